@@ -1,0 +1,318 @@
+// The N-API surface of the CPU addon: a handful of functions, not one per op.
+//   alloc(bytes) -> Buffer handle        free(handle)         read/write(handle, byteOffset, typedArray)
+//   run(opName, views, attrs)            memory()             info()          setNumThreads(n)
+// Every value that crosses here is checked before a kernel sees it: handles carry a type tag,
+// views must lie inside their buffer, shapes and attributes must be well-formed integers.
+// Errors reach JS with a `code` (ERR_TF_SHAPE, ERR_TF_DTYPE, ...) that ts/native.ts maps to
+// typed error classes.
+#include <napi.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <mutex>
+
+#include "core/common.h"
+#include "core/registry.h"
+#include "core/threadpool.h"
+#include "cpu/matmul.h"
+#include "cpu/peak.h"
+
+namespace tf {
+namespace {
+
+// Largest single allocation we accept; anything bigger is surely a bug in the caller.
+constexpr double kMaxAllocBytes = 1ull << 40;
+constexpr double kMaxSafeInt = 9007199254740991.0;  // 2^53 - 1
+
+std::atomic<int64_t> g_live_buffers{0};
+std::atomic<int64_t> g_live_bytes{0};
+
+struct Buffer {
+  void* data = nullptr;
+  size_t bytes = 0;
+  void release() {
+    if (!data) return;
+    std::free(data);
+    data = nullptr;
+    g_live_buffers--;
+    g_live_bytes -= static_cast<int64_t>(bytes);
+  }
+  ~Buffer() { release(); }
+};
+
+const napi_type_tag kBufferTag = {0x7466627566666572ULL, 0x74656e736f72666fULL};
+
+const char* error_code(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::Shape: return "ERR_TF_SHAPE";
+    case ErrorKind::DType: return "ERR_TF_DTYPE";
+    case ErrorKind::Device: return "ERR_TF_DEVICE";
+    case ErrorKind::Index: return "ERR_TF_INDEX";
+    case ErrorKind::Value: return "ERR_TF_VALUE";
+    case ErrorKind::Allocation: return "ERR_TF_ALLOCATION";
+    case ErrorKind::Disposed: return "ERR_TF_DISPOSED";
+    case ErrorKind::Argument: return "ERR_TF_ARGUMENT";
+  }
+  return "ERR_TF";
+}
+
+[[noreturn]] void fail(ErrorKind k, const std::string& msg) { throw Error(k, msg); }
+
+Napi::Error to_js(Napi::Env env, const Error& e) {
+  Napi::Error err = Napi::Error::New(env, e.what());
+  err.Set("code", Napi::String::New(env, error_code(e.kind)));
+  return err;
+}
+
+double get_number(const Napi::Value& v, const std::string& what) {
+  if (!v.IsNumber()) fail(ErrorKind::Argument, what + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (std::isnan(d)) fail(ErrorKind::Argument, what + " must not be NaN");
+  return d;
+}
+
+int64_t get_index(const Napi::Value& v, const std::string& what) {
+  double d = get_number(v, what);
+  if (!(d >= 0 && d <= kMaxSafeInt) || d != std::floor(d))
+    fail(ErrorKind::Argument, what + " must be a non-negative integer, got " + std::to_string(d));
+  return static_cast<int64_t>(d);
+}
+
+Buffer* get_buffer(Napi::Env env, const Napi::Value& v, const std::string& what) {
+  bool tagged = false;
+  if (v.IsExternal()) napi_check_object_type_tag(env, v, &kBufferTag, &tagged);
+  if (!tagged) fail(ErrorKind::Argument, what + " is not a tensorforge buffer handle");
+  Buffer* b = v.As<Napi::External<Buffer>>().Data();
+  if (!b->data) fail(ErrorKind::Disposed, what + " refers to a buffer that was already freed (tensor disposed?)");
+  return b;
+}
+
+// A view from JS: [handle, dtype, offset, shape[], strides[]]
+View get_view(Napi::Env env, const Napi::Value& v, int index, const char** lo, const char** hi) {
+  std::string what = "view " + std::to_string(index);
+  if (!v.IsArray()) fail(ErrorKind::Argument, what + " must be [buffer, dtype, offset, shape, strides]");
+  Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() != 5) fail(ErrorKind::Argument, what + " must be [buffer, dtype, offset, shape, strides]");
+  Buffer* buf = get_buffer(env, a.Get(0u), what);
+  int64_t dt = get_index(a.Get(1u), what + " dtype");
+  if (dt >= kNumDTypes) fail(ErrorKind::DType, what + ": unknown dtype code " + std::to_string(dt));
+  int64_t offset = get_index(a.Get(2u), what + " offset");
+  Napi::Value sv = a.Get(3u), tv = a.Get(4u);
+  if (!sv.IsArray() || !tv.IsArray()) fail(ErrorKind::Argument, what + ": shape and strides must be arrays");
+  Napi::Array shape = sv.As<Napi::Array>(), strides = tv.As<Napi::Array>();
+  if (shape.Length() != strides.Length())
+    fail(ErrorKind::Argument, what + ": shape and strides must have the same length");
+  if (shape.Length() > static_cast<uint32_t>(kMaxDims))
+    fail(ErrorKind::Shape, what + ": at most " + std::to_string(kMaxDims) + " dims are supported, got " +
+                               std::to_string(shape.Length()));
+  View view;
+  view.dtype = static_cast<DType>(dt);
+  view.ndim = static_cast<int>(shape.Length());
+  // Bounds in elements, in 128-bit arithmetic so no product can overflow unnoticed.
+  __int128 numel = 1, last = offset;
+  for (int i = 0; i < view.ndim; i++) {
+    view.shape[i] = get_index(shape.Get(i), what + " shape[" + std::to_string(i) + "]");
+    view.strides[i] = get_index(strides.Get(i), what + " strides[" + std::to_string(i) + "]");
+    numel *= view.shape[i];
+    if (numel > static_cast<__int128>(kMaxSafeInt)) fail(ErrorKind::Shape, what + ": too many elements");
+    if (view.shape[i] > 0) last += static_cast<__int128>(view.shape[i] - 1) * view.strides[i];
+  }
+  size_t esize = dtype_size(view.dtype);
+  if (numel > 0 && (last + 1) * static_cast<__int128>(esize) > static_cast<__int128>(buf->bytes))
+    fail(ErrorKind::Index, what + " reaches past the end of its buffer (" + std::to_string(buf->bytes) + " bytes)");
+  char* base = static_cast<char*>(buf->data);
+  view.data = base + offset * esize;
+  *lo = numel > 0 ? base + offset * esize : base;
+  *hi = numel > 0 ? base + static_cast<size_t>(last + 1) * esize : base;
+  return view;
+}
+
+void get_attrs(const Napi::Value& v, Attrs& attrs) {
+  if (v.IsUndefined() || v.IsNull()) return;
+  if (!v.IsObject() || v.IsArray()) fail(ErrorKind::Argument, "attrs must be a plain object");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); i++) {
+    std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+    Napi::Value x = o.Get(k);
+    if (x.IsNumber()) {
+      attrs.num[k] = x.As<Napi::Number>().DoubleValue();
+    } else if (x.IsBoolean()) {
+      attrs.num[k] = x.As<Napi::Boolean>().Value() ? 1 : 0;
+    } else if (x.IsString()) {
+      attrs.str[k] = x.As<Napi::String>().Utf8Value();
+    } else if (x.IsArray()) {
+      Napi::Array arr = x.As<Napi::Array>();
+      if (arr.Length() > 1u << 20) fail(ErrorKind::Argument, "attribute '" + k + "' is too long");
+      std::vector<int64_t> list;
+      for (uint32_t j = 0; j < arr.Length(); j++) {
+        double d = get_number(arr.Get(j), "attribute '" + k + "'[" + std::to_string(j) + "]");
+        if (std::fabs(d) > kMaxSafeInt || d != std::floor(d))
+          fail(ErrorKind::Argument, "attribute '" + k + "' must hold integers");
+        list.push_back(static_cast<int64_t>(d));
+      }
+      attrs.ints[k] = std::move(list);
+    } else {
+      fail(ErrorKind::Argument, "attribute '" + k + "' must be a number, boolean, string or integer array");
+    }
+  }
+}
+
+template <class F>
+Napi::Value guarded(const Napi::CallbackInfo& info, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw to_js(info.Env(), e);
+  } catch (const std::bad_alloc&) {
+    throw to_js(info.Env(), Error(ErrorKind::Allocation, "out of memory"));
+  }
+}
+
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    double bytes = get_number(info[0], "byte count");
+    if (!(bytes >= 0) || bytes != std::floor(bytes))
+      fail(ErrorKind::Argument, "byte count must be a non-negative integer");
+    if (bytes > kMaxAllocBytes)
+      fail(ErrorKind::Allocation, "cannot allocate " + std::to_string(bytes) + " bytes: more than the 1 TiB limit");
+    size_t n = static_cast<size_t>(bytes);
+    size_t rounded = ((n + 63) / 64) * 64;
+    void* p = std::aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) fail(ErrorKind::Allocation, "out of memory allocating " + std::to_string(n) + " bytes");
+    Buffer* b = new Buffer();
+    b->data = p;
+    b->bytes = n;
+    g_live_buffers++;
+    g_live_bytes += static_cast<int64_t>(n);
+    auto ext = Napi::External<Buffer>::New(info.Env(), b, [](Napi::Env, Buffer* buf) { delete buf; });
+    napi_type_tag_object(info.Env(), ext, &kBufferTag);
+    return ext;
+  });
+}
+
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    get_buffer(info.Env(), info[0], "handle")->release();
+    return info.Env().Undefined();
+  });
+}
+
+// read(handle, byteOffset, typedArray) / write(handle, byteOffset, typedArray)
+Napi::Value Transfer(const Napi::CallbackInfo& info, bool to_js_side) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer* b = get_buffer(info.Env(), info[0], "handle");
+    int64_t off = get_index(info[1], "byte offset");
+    if (!info[2].IsTypedArray()) fail(ErrorKind::Argument, "expected a TypedArray");
+    Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
+    size_t len = ta.ByteLength();
+    if (static_cast<size_t>(off) > b->bytes || len > b->bytes - static_cast<size_t>(off))
+      fail(ErrorKind::Index, "transfer of " + std::to_string(len) + " bytes at offset " + std::to_string(off) +
+                                 " exceeds the buffer's " + std::to_string(b->bytes) + " bytes");
+    char* js = static_cast<char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    char* nat = static_cast<char*>(b->data) + off;
+    if (len) std::memcpy(to_js_side ? js : nat, to_js_side ? nat : js, len);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) fail(ErrorKind::Argument, "op name must be a string");
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    const KernelDef* k = find_kernel(name);
+    if (!k) fail(ErrorKind::Argument, "unknown op '" + name + "'");
+    if (!info[1].IsArray()) fail(ErrorKind::Argument, name + ": views must be an array");
+    Napi::Array arr = info[1].As<Napi::Array>();
+    uint32_t n = static_cast<uint32_t>(k->inputs + k->outputs);
+    if (arr.Length() != n)
+      fail(ErrorKind::Argument, name + ": expected " + std::to_string(k->inputs) + " inputs and " +
+                                    std::to_string(k->outputs) + " outputs, got " + std::to_string(arr.Length()) +
+                                    " views");
+    std::vector<View> views(n);
+    std::vector<const char*> lo(n), hi(n);
+    for (uint32_t i = 0; i < n; i++) views[i] = get_view(env, arr.Get(i), static_cast<int>(i), &lo[i], &hi[i]);
+    // An output may not overlap any other view, unless the kernel is elementwise and it is the
+    // very same view (x.add_(y) style). Overlap would make results depend on iteration order.
+    for (uint32_t o = static_cast<uint32_t>(k->inputs); o < n; o++)
+      for (uint32_t j = 0; j < n; j++) {
+        if (j == o || lo[o] >= hi[j] || lo[j] >= hi[o]) continue;
+        bool same = k->in_place && j < static_cast<uint32_t>(k->inputs) && views[j].data == views[o].data &&
+                    views[j].ndim == views[o].ndim &&
+                    std::memcmp(views[j].strides, views[o].strides, sizeof(int64_t) * views[o].ndim) == 0;
+        if (!same) fail(ErrorKind::Argument, name + ": output view " + std::to_string(o) + " overlaps view " +
+                                                 std::to_string(j));
+      }
+    Attrs attrs;
+    get_attrs(info[2], attrs);
+    k->fn(views, attrs);
+    return env.Undefined();
+  });
+}
+
+Napi::Value Memory(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("buffers", Napi::Number::New(info.Env(), static_cast<double>(g_live_buffers.load())));
+  o.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(g_live_bytes.load())));
+  return o;
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", Napi::String::New(env, matmul_isa()));
+  o.Set("threads", Napi::Number::New(env, num_threads()));
+  Napi::Object features = Napi::Object::New(env);
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  features.Set("avx2", Napi::Boolean::New(env, __builtin_cpu_supports("avx2")));
+  features.Set("fma", Napi::Boolean::New(env, __builtin_cpu_supports("fma")));
+  features.Set("avx512f", Napi::Boolean::New(env, __builtin_cpu_supports("avx512f")));
+#endif
+  o.Set("cpuFeatures", features);
+  Napi::Array ops = Napi::Array::New(env);
+  auto names = kernel_names();
+  for (uint32_t i = 0; i < names.size(); i++) ops.Set(i, Napi::String::New(env, names[i]));
+  o.Set("ops", ops);
+  return o;
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    int64_t n = get_index(info[0], "thread count");
+    if (n > 1024) fail(ErrorKind::Argument, "thread count must be at most 1024");
+    set_num_threads(static_cast<int>(n));
+    return info.Env().Undefined();
+  });
+}
+
+// Peak FMA throughput and memory bandwidth, for the benchmark's "fraction of peak" column.
+Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("gflops", Napi::Number::New(info.Env(), measure_peak_gflops(0)));
+  o.Set("gbs", Napi::Number::New(info.Env(), measure_bandwidth_gbs(0)));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
+  exports.Set("free", Napi::Function::New(env, Free, "free"));
+  exports.Set("read", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Transfer(i, true); }, "read"));
+  exports.Set("write", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Transfer(i, false); }, "write"));
+  exports.Set("run", Napi::Function::New(env, Run, "run"));
+  exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("measurePeak", Napi::Function::New(env, MeasurePeak, "measurePeak"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace tf
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return tf::Init(env, exports); }
+NODE_API_MODULE(tensorforge, InitAddon)

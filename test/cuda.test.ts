@@ -1,0 +1,152 @@
+// The CUDA addon and ts/cuda.ts: built where nvcc exists, loads everywhere (also in a worker),
+// reports zero devices without a GPU, validates every argument. GPU-only checks skip elsewhere.
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import * as cuda from '../ts/cuda';
+
+const root = path.resolve(__dirname, '..');
+const builtAddon = path.join(root, 'build', 'Release', 'cuda', 'tensorforge_cuda.node');
+
+function nvccExists(): boolean {
+  try {
+    execFileSync('nvcc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return fs.existsSync('/usr/local/cuda/bin/nvcc');
+  }
+}
+
+/** Whether the last configure of build/ asked for the CUDA addon (TENSORFORGE_CUDA=ON). */
+function cudaRequestedInBuild(): boolean {
+  const cache = path.join(root, 'build', 'CMakeCache.txt');
+  if (!fs.existsSync(cache)) return process.env.TENSORFORGE_CUDA?.toUpperCase() !== 'OFF';
+  return /^TENSORFORGE_CUDA:BOOL=ON$/m.test(fs.readFileSync(cache, 'utf8'));
+}
+
+/**
+ * Errors made by the addon come from Node's main realm, not jest's sandbox, so `toThrow(RangeError)`
+ * (an instanceof check) fails on them; compare the constructor's name instead.
+ */
+function thrownBy(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a throw');
+}
+
+const gpuTest = cuda.isAvailable() ? test : test.skip;
+const noGpuTest = cuda.isAvailable() ? test.skip : test;
+
+describe('CUDA addon', () => {
+  test('is built where nvcc exists', () => {
+    if (!nvccExists() || !cudaRequestedInBuild()) return;
+    expect(fs.existsSync(builtAddon) || cuda.addonPath() !== null).toBe(true);
+  });
+
+  test('loads when it was built', () => {
+    if (!fs.existsSync(builtAddon)) return;
+    expect(cuda.addonPath()).toBe(builtAddon);
+    expect(cuda.runtimeVersion()).toBeGreaterThanOrEqual(12000);
+  });
+
+  test('deviceCount() is a non-negative integer', () => {
+    const n = cuda.deviceCount();
+    expect(Number.isInteger(n)).toBe(true);
+    expect(n).toBeGreaterThanOrEqual(0);
+    expect(cuda.isAvailable()).toBe(n > 0);
+  });
+
+  test('driverVersion() is 0 or a CUDA version', () => {
+    const v = cuda.driverVersion();
+    expect(Number.isInteger(v)).toBe(true);
+    expect(v === 0 || v >= 11000).toBe(true);
+  });
+
+  test('loads in a worker thread as well as the main thread', async () => {
+    if (!fs.existsSync(builtAddon)) return;
+    const count = await new Promise<number>((resolve, reject) => {
+      const w = new Worker(
+        `const a = require(${JSON.stringify(builtAddon)});
+         require('worker_threads').parentPort.postMessage(a.deviceCount());`,
+        { eval: true },
+      );
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    expect(count).toBe(cuda.deviceCount());
+  });
+
+  noGpuTest('without a GPU: not available, and requireCuda throws ERR_TF_DEVICE', () => {
+    expect(cuda.isAvailable()).toBe(false);
+    expect(cuda.deviceCount()).toBe(0);
+    expect(typeof cuda.loadError()).toBe('string');
+    let caught: unknown;
+    try {
+      cuda.requireCuda();
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(Error);
+    expect((caught as { code?: string }).code).toBe('ERR_TF_DEVICE');
+    expect((caught as Error).message).toMatch(/^CUDA is not available: .+ \(expected a machine with an NVIDIA GPU/);
+    expect((caught as Error).message).toContain('the CPU device works everywhere');
+  });
+
+  test('bad device indices raise RangeError/TypeError, never crash', () => {
+    if (cuda.addonPath() === null) {
+      expect(() => cuda.getDeviceProperties(0)).toThrow(expect.objectContaining({ code: 'ERR_TF_DEVICE' }));
+      return;
+    }
+    const n = cuda.deviceCount();
+    for (const bad of [n, n + 7, -1, 0.5, NaN, Infinity, -Infinity, 2 ** 40]) {
+      for (const fn of [cuda.getDeviceProperties, cuda.memoryInfo]) {
+        const e = thrownBy(() => fn(bad));
+        expect(e.name).toBe('RangeError');
+        expect(e.message).toMatch(/device (index .* is out of range|must be a non-negative integer)/);
+      }
+    }
+    expect(thrownBy(() => cuda.getDeviceProperties(n)).message).toMatch(/out of range/);
+    for (const bad of ['0', null, undefined, {}, [0], BigInt(0)]) {
+      for (const fn of [cuda.getDeviceProperties, cuda.memoryInfo]) {
+        const e = thrownBy(() => fn(bad as unknown as number));
+        expect(e.name).toBe('TypeError');
+        expect(e.message).toMatch(/device must be a number/);
+      }
+    }
+  });
+
+  gpuTest('GPU: requireCuda passes and loadError is null', () => {
+    expect(() => cuda.requireCuda()).not.toThrow();
+    expect(cuda.loadError()).toBeNull();
+    expect(cuda.driverVersion()).toBeGreaterThan(0);
+  });
+
+  gpuTest('GPU: device properties are sane', () => {
+    for (let i = 0; i < cuda.deviceCount(); i++) {
+      const p = cuda.getDeviceProperties(i);
+      expect(p.index).toBe(i);
+      expect(p.name.length).toBeGreaterThan(0);
+      expect(p.totalMemory).toBeGreaterThan(2 ** 28);
+      expect(p.computeCapability).toHaveLength(2);
+      expect(p.computeCapability[0]).toBeGreaterThanOrEqual(7);
+      expect(p.multiProcessorCount).toBeGreaterThan(0);
+      expect(p.warpSize).toBe(32);
+      expect(p.maxThreadsPerBlock).toBeGreaterThanOrEqual(1024);
+      expect(p.sharedMemoryPerBlockOptin).toBeGreaterThanOrEqual(p.sharedMemoryPerBlock);
+    }
+  });
+
+  gpuTest('GPU: memoryInfo reports free <= total', () => {
+    for (let i = 0; i < cuda.deviceCount(); i++) {
+      const m = cuda.memoryInfo(i);
+      expect(m.total).toBeGreaterThan(0);
+      expect(m.free).toBeGreaterThan(0);
+      expect(m.free).toBeLessThanOrEqual(m.total);
+      expect(m.total).toBeLessThanOrEqual(cuda.getDeviceProperties(i).totalMemory);
+    }
+  });
+});
