@@ -1,0 +1,41 @@
+// tensorforge: a PyTorch-like tensor, autograd and kernel library for Node.js.
+import * as fs from 'fs';
+import * as path from 'path';
+import * as native from './native';
+import { stats, scope, keep } from './storage';
+import * as cudaModule from './cuda';
+
+export { Tensor } from './tensor';
+export type { NestedArray, Device } from './tensor';
+export type { DType } from './dtype';
+export * from './errors';
+export * from './ops/creation';
+export * from './ops/elementwise';
+export { sum, mean, prod, max, min, argmax, argmin } from './ops/reduce';
+export * from './ops/movement';
+export { matmul } from './ops/linalg';
+export { gather, scatterAdd, indexSelect } from './ops/indexing';
+export { noGrad, isGradEnabled } from './autograd';
+export { scope, keep };
+export const cuda = cudaModule;
+
+export interface MemoryInfo {
+  /** live (not disposed, not collected) tensors on this thread */
+  numTensors: number;
+  /** native buffers held by this thread's tensors (views share one) */
+  numBuffers: number;
+  numBytes: number;
+  /** the whole process, every thread, as the addon counts it */
+  native: { buffers: number; bytes: number };
+}
+export function memory(): MemoryInfo {
+  return { numTensors: stats.tensors, numBuffers: stats.buffers, numBytes: stats.bytes, native: native.memory() };
+}
+
+export function setNumThreads(n: number): void { native.setNumThreads(n); }
+export function getNumThreads(): number { return native.info().threads; }
+export function info() {
+  const i = native.info();
+  const pkg = JSON.parse(fs.readFileSync(path.join(native.packageRoot(), 'package.json'), 'utf8'));
+  return { version: pkg.version as string, addon: native.addonPath, ...i, cuda: cudaModule.isAvailable() };
+}

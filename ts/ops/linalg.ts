@@ -1,0 +1,46 @@
+// matmul with torch.matmul's rules: 1-D operands are promoted and the added dim removed, batch
+// dims broadcast. The primitive is a batched [..., M, K] x [..., K, N] product whose operands
+// may be any strided views (transposes and broadcasts are never copied).
+import { Tensor } from '../tensor';
+import { OpDef, apply, releaseTemporaries } from '../autograd';
+import { broadcastShapes, fmt } from '../shape';
+import { ShapeError, DTypeError, ArgumentError } from '../errors';
+import { runKernel } from './kernel';
+import { expand, transpose, unsqueeze, squeeze } from './movement';
+
+const matmulDef: OpDef<void> = {
+  name: 'matmul',
+  forward: ([a, b]) => {
+    const out = Tensor.empty([...a.shape.slice(0, -1), b.shape[b.ndim - 1]], 'float32');
+    runKernel('matmul', [a, b], [out]);
+    return out;
+  },
+  backward: ({ inputs: [a, b] }, g) => [matmul(g, transpose(b, -1, -2)), matmul(transpose(a, -1, -2), g)],
+};
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (!(a instanceof Tensor) || !(b instanceof Tensor)) throw new ArgumentError('matmul expects two Tensors');
+  if (a.dtype !== 'float32' || b.dtype !== 'float32')
+    throw new DTypeError(`matmul needs float32 operands, got ${a.dtype} and ${b.dtype}`);
+  if (a.ndim === 0 || b.ndim === 0) throw new ShapeError('matmul: both operands need at least one dim');
+  const temps: Tensor[] = [];
+  const keep = (t: Tensor) => (temps.push(t), t);
+  const A = a.ndim === 1 ? keep(unsqueeze(a, 0)) : a;
+  const B = b.ndim === 1 ? keep(unsqueeze(b, 1)) : b;
+  const K = A.shape[A.ndim - 1];
+  if (B.shape[B.ndim - 2] !== K)
+    throw new ShapeError(`matmul: shapes ${fmt(a.shape)} and ${fmt(b.shape)} cannot be multiplied (${K} vs ${B.shape[B.ndim - 2]})`);
+  const batch = broadcastShapes(A.shape.slice(0, -2), B.shape.slice(0, -2));
+  const EA = keep(expand(A, [...batch, A.shape[A.ndim - 2], K]));
+  const EB = keep(expand(B, [...batch, K, B.shape[B.ndim - 1]]));
+  let out = apply(matmulDef, [EA, EB], undefined);
+  releaseTemporaries(out, temps);
+  // remove the dims that 1-D operands added
+  for (const [was1d, dim] of [[b.ndim === 1, -1], [a.ndim === 1, -2]] as const) {
+    if (!was1d) continue;
+    const s = squeeze(out, dim);
+    releaseTemporaries(s, [out]);
+    out = s;
+  }
+  return out;
+}

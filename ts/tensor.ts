@@ -1,0 +1,208 @@
+// The Tensor: a typed, strided view onto a reference-counted native Storage, plus autograd
+// state. Methods are thin: each forwards to the functional op of the same name in ts/ops/.
+import { Storage, stats, track } from './storage';
+import { DType, TypedArray, dtypeBytes, dtypeCode, typedArrayFor } from './dtype';
+import { contiguousStrides, numel, fmt } from './shape';
+import { DisposedError, ArgumentError, DeviceError } from './errors';
+import type { Node } from './autograd';
+import type { NativeView } from './native';
+import * as native from './native';
+import * as ew from './ops/elementwise';
+import * as red from './ops/reduce';
+import * as mv from './ops/movement';
+import * as la from './ops/linalg';
+import * as ix from './ops/indexing';
+import * as ag from './autograd';
+
+export type Device = 'cpu' | 'cuda';
+export type NestedArray = number | boolean | NestedArray[];
+type Scalar = number | boolean;
+type TensorLike = Tensor | Scalar;
+
+// Frees a tensor's storage if the tensor is garbage-collected without dispose().
+const finalizer = new FinalizationRegistry<Storage>((s) => {
+  stats.tensors--;
+  s.release();
+});
+
+export class Tensor implements Disposable {
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  gradFn: Node | null = null;
+  readonly device: Device = 'cpu';
+  private disposed = false;
+
+  /** Internal: use tf.tensor / tf.zeros / ... to create tensors. */
+  constructor(
+    readonly storage: Storage,
+    readonly shape: readonly number[],
+    readonly strides: readonly number[],
+    readonly offset: number,
+    readonly dtype: DType,
+  ) {
+    stats.tensors++;
+    finalizer.register(this, storage, this);
+    track(this);
+  }
+
+  /** A new contiguous tensor with uninitialised contents. */
+  static empty(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+    const s = [...shape];
+    return new Tensor(Storage.allocate(numel(s) * dtypeBytes[dtype]), s, contiguousStrides(s), 0, dtype);
+  }
+  /** A view sharing this tensor's storage. */
+  view_(shape: readonly number[], strides: readonly number[], offset: number): Tensor {
+    this.assertAlive();
+    return new Tensor(this.storage.retain(), [...shape], [...strides], offset, this.dtype);
+  }
+
+  get ndim(): number { return this.shape.length; }
+  get size(): number { return numel(this.shape); }
+  get isDisposed(): boolean { return this.disposed; }
+  get isContiguous(): boolean {
+    let expect = 1;
+    for (let i = this.ndim - 1; i >= 0; i--) {
+      if (this.shape[i] !== 1 && this.strides[i] !== expect) return false;
+      expect *= this.shape[i];
+    }
+    return true;
+  }
+  get isLeaf(): boolean { return this.gradFn === null; }
+
+  assertAlive(): void {
+    if (this.disposed) throw new DisposedError(`tensor of shape ${fmt(this.shape)} was disposed and cannot be used`);
+  }
+  /** Internal: the description the native kernels take. */
+  nativeView(): NativeView {
+    this.assertAlive();
+    return [this.storage.handle, dtypeCode[this.dtype], this.offset, this.shape as number[], this.strides as number[]];
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    finalizer.unregister(this);
+    stats.tensors--;
+    this.storage.release();
+  }
+  [Symbol.dispose](): void { this.dispose(); }
+
+  // ---- reading back ----------------------------------------------------------------------
+  dataSync(): TypedArray {
+    this.assertAlive();
+    const src = this.isContiguous ? this : ag.noGrad(() => mv.contiguous(this));
+    const out = typedArrayFor(this.dtype, this.size);
+    if (out.length) native.read(src.storage.handle, src.offset * dtypeBytes[this.dtype], out);
+    if (src !== this) src.dispose();
+    return out;
+  }
+  async data(): Promise<TypedArray> { return this.dataSync(); }
+  toArray(): NestedArray {
+    const flat = this.dataSync();
+    const isBool = this.dtype === 'bool';
+    const build = (dim: number, off: number): NestedArray => {
+      if (dim === this.ndim) return isBool ? flat[off] !== 0 : flat[off];
+      const step = numel(this.shape.slice(dim + 1));
+      return Array.from({ length: this.shape[dim] }, (_, i) => build(dim + 1, off + i * step));
+    };
+    return build(0, 0);
+  }
+  item(): number {
+    if (this.size !== 1) throw new ArgumentError(`item() needs a tensor with one element, got shape ${fmt(this.shape)}`);
+    return this.dataSync()[0];
+  }
+  toString(): string {
+    return this.disposed ? 'Tensor(disposed)' : `Tensor(${JSON.stringify(this.toArray())}, shape=${fmt(this.shape)}, dtype=${this.dtype})`;
+  }
+
+  // ---- autograd --------------------------------------------------------------------------
+  backward(gradient?: Tensor, opts?: { retainGraph?: boolean }): void { ag.backward(this, gradient, opts); }
+  requiresGrad_(flag = true): this {
+    if (flag && this.dtype !== 'float32') throw new ArgumentError(`only float32 tensors can require gradients, got ${this.dtype}`);
+    if (!this.isLeaf) throw new ArgumentError('requiresGrad_ can only be set on leaf tensors; use detach() first');
+    this.requiresGrad = flag;
+    return this;
+  }
+  /** A tensor sharing this storage but cut off from the graph. */
+  detach(): Tensor { return this.view_(this.shape, this.strides, this.offset); }
+  zeroGrad(): void {
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
+  // ---- device and dtype ------------------------------------------------------------------
+  to(target: Device | DType): Tensor {
+    if (target === 'cpu') return this;
+    if (target === 'cuda') throw new DeviceError('CUDA tensors are not implemented in this build yet (expected device "cpu")');
+    return this.toDType(target);
+  }
+  toDType(dtype: DType): Tensor { return ew.cast(this, dtype); }
+  float(): Tensor { return ew.cast(this, 'float32'); }
+  int(): Tensor { return ew.cast(this, 'int32'); }
+  bool(): Tensor { return ew.cast(this, 'bool'); }
+  clone(): Tensor { return mv.clone(this); }
+  contiguous(): Tensor { return mv.contiguous(this); }
+
+  // ---- elementwise -----------------------------------------------------------------------
+  add(o: TensorLike): Tensor { return ew.add(this, o); }
+  sub(o: TensorLike): Tensor { return ew.sub(this, o); }
+  mul(o: TensorLike): Tensor { return ew.mul(this, o); }
+  div(o: TensorLike): Tensor { return ew.div(this, o); }
+  pow(o: TensorLike): Tensor { return ew.pow(this, o); }
+  maximum(o: TensorLike): Tensor { return ew.maximum(this, o); }
+  minimum(o: TensorLike): Tensor { return ew.minimum(this, o); }
+  eq(o: TensorLike): Tensor { return ew.eq(this, o); }
+  ne(o: TensorLike): Tensor { return ew.ne(this, o); }
+  lt(o: TensorLike): Tensor { return ew.lt(this, o); }
+  le(o: TensorLike): Tensor { return ew.le(this, o); }
+  gt(o: TensorLike): Tensor { return ew.gt(this, o); }
+  ge(o: TensorLike): Tensor { return ew.ge(this, o); }
+  neg(): Tensor { return ew.neg(this); }
+  abs(): Tensor { return ew.abs(this); }
+  sign(): Tensor { return ew.sign(this); }
+  exp(): Tensor { return ew.exp(this); }
+  log(): Tensor { return ew.log(this); }
+  sqrt(): Tensor { return ew.sqrt(this); }
+  rsqrt(): Tensor { return ew.rsqrt(this); }
+  sin(): Tensor { return ew.sin(this); }
+  cos(): Tensor { return ew.cos(this); }
+  tanh(): Tensor { return ew.tanh(this); }
+  sigmoid(): Tensor { return ew.sigmoid(this); }
+  relu(): Tensor { return ew.relu(this); }
+  floor(): Tensor { return ew.floor(this); }
+  ceil(): Tensor { return ew.ceil(this); }
+  round(): Tensor { return ew.round(this); }
+  reciprocal(): Tensor { return ew.reciprocal(this); }
+  square(): Tensor { return ew.square(this); }
+  clamp(min?: number, max?: number): Tensor { return ew.clamp(this, min, max); }
+
+  // ---- reductions ------------------------------------------------------------------------
+  sum(dim?: number | number[], keepDim = false): Tensor { return red.sum(this, dim, keepDim); }
+  mean(dim?: number | number[], keepDim = false): Tensor { return red.mean(this, dim, keepDim); }
+  prod(dim?: number | number[], keepDim = false): Tensor { return red.prod(this, dim, keepDim); }
+  max(dim?: number | number[], keepDim = false): Tensor { return red.max(this, dim, keepDim); }
+  min(dim?: number | number[], keepDim = false): Tensor { return red.min(this, dim, keepDim); }
+  argmax(dim?: number, keepDim = false): Tensor { return red.argmax(this, dim, keepDim); }
+  argmin(dim?: number, keepDim = false): Tensor { return red.argmin(this, dim, keepDim); }
+
+  // ---- shape -----------------------------------------------------------------------------
+  reshape(shape: number[]): Tensor { return mv.reshape(this, shape); }
+  view(shape: number[]): Tensor { return mv.view(this, shape); }
+  transpose(d0: number, d1: number): Tensor { return mv.transpose(this, d0, d1); }
+  permute(dims: number[]): Tensor { return mv.permute(this, dims); }
+  get T(): Tensor { return mv.permute(this, this.shape.map((_, i) => this.ndim - 1 - i)); }
+  expand(shape: number[]): Tensor { return mv.expand(this, shape); }
+  expandAs(o: Tensor): Tensor { return mv.expand(this, [...o.shape]); }
+  slice(dim: number, start?: number, end?: number, step = 1): Tensor { return mv.slice(this, dim, start, end, step); }
+  select(dim: number, index: number): Tensor { return mv.select(this, dim, index); }
+  squeeze(dim?: number | number[]): Tensor { return mv.squeeze(this, dim); }
+  unsqueeze(dim: number): Tensor { return mv.unsqueeze(this, dim); }
+  flatten(startDim = 0, endDim = -1): Tensor { return mv.flatten(this, startDim, endDim); }
+
+  // ---- linear algebra and indexing --------------------------------------------------------
+  matmul(o: Tensor): Tensor { return la.matmul(this, o); }
+  gather(dim: number, index: Tensor): Tensor { return ix.gather(this, dim, index); }
+  indexSelect(dim: number, index: Tensor): Tensor { return ix.indexSelect(this, dim, index); }
+  scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor { return ix.scatterAdd(this, dim, index, src); }
+  where(cond: Tensor, other: TensorLike): Tensor { return ew.where(cond, this, other); }
+}
