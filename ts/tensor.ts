@@ -19,6 +19,9 @@ export type NestedArray = number | boolean | NestedArray[];
 type Scalar = number | boolean;
 type TensorLike = Tensor | Scalar;
 
+// `using` needs Symbol.dispose; some realms (vm contexts, older runtimes) lack it.
+if (!(Symbol as { dispose?: symbol }).dispose) Object.defineProperty(Symbol, 'dispose', { value: Symbol.for('Symbol.dispose') });
+
 // Frees a tensor's storage if the tensor is garbage-collected without dispose().
 const finalizer = new FinalizationRegistry<Storage>((s) => {
   stats.tensors--;

@@ -1,0 +1,113 @@
+// Shared helpers for the native-vs-reference suites: conversion between tf tensors and the float64
+// reference, a tolerance check, seeded randomness that names its seed, and non-contiguous layouts.
+// Rerun a failure with the seed it prints: REF_SEED=<seed> npx jest test/ops.test.ts
+import * as tf from '../ts';
+import { RefTensor, Rng, closeness, makeRng, numel } from './reference';
+
+/** The run's base seed: REF_SEED from the environment, else random (printed on failure). */
+export const BASE_SEED = process.env.REF_SEED !== undefined
+  ? Number(process.env.REF_SEED)
+  : Math.floor(Math.random() * 2 ** 31);
+
+function hashName(name: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/** The rng for one test: derived from the base seed and the test's name, so tests are independent. */
+export function rngFor(name: string): Rng {
+  return makeRng((BASE_SEED + hashName(name)) >>> 0);
+}
+
+/** A jest test with its own seeded rng; a failure names the seed to rerun with. Tensors created
+ *  inside are freed when the body returns (a tf.scope). */
+export function seeded(name: string, body: (rng: Rng) => void, timeout?: number): void {
+  test(name, () => {
+    const rng = rngFor(name);
+    try {
+      tf.scope(() => { body(rng); });
+    } catch (e) {
+      if (e instanceof Error) e.message = `[rerun with REF_SEED=${BASE_SEED}] ${e.message}`;
+      throw e;
+    }
+  }, timeout);
+}
+
+/** A tf tensor's values as a float64 reference tensor (bool and int32 become numbers). */
+export function toRef(t: tf.Tensor): RefTensor {
+  return { shape: [...t.shape], data: Float64Array.from(t.dataSync() as ArrayLike<number>) };
+}
+
+/** A float32 (or int32/bool) tf tensor holding a reference tensor's values. */
+export function fromRef(r: RefTensor, opts: { dtype?: tf.DType; requiresGrad?: boolean } = {}): tf.Tensor {
+  const dtype = opts.dtype ?? 'float32';
+  const values = dtype === 'float32' ? Float32Array.from(r.data)
+    : dtype === 'int32' ? Int32Array.from(r.data)
+    : Uint8Array.from(r.data, (v) => (v !== 0 ? 1 : 0));
+  return tf.tensor(values, [...r.shape], { dtype, requiresGrad: opts.requiresGrad });
+}
+
+/** Throws unless t matches ref by |t - ref| <= atol + rtol*|ref| everywhere (shapes equal; NaN
+ *  passes only where the reference also has NaN). */
+export function expectClose(t: tf.Tensor | RefTensor, ref: RefTensor, rtol = 1e-5, atol = 1e-6, what = 'tensor'): void {
+  const actual = t instanceof tf.Tensor ? toRef(t) : t;
+  const refHasNaN = ref.data.some(Number.isNaN);
+  const problem = closeness(actual, ref, rtol, atol, refHasNaN);
+  if (problem !== null) throw new Error(`${what}: ${problem}`);
+  if (refHasNaN) {  // allowNaN accepts NaN-vs-NaN; still make sure no NaN appears where ref has a number
+    for (let i = 0; i < ref.data.length; i++)
+      if (Number.isNaN(actual.data[i]) !== Number.isNaN(ref.data[i]))
+        throw new Error(`${what}: element ${i}: actual ${actual.data[i]} vs expected ${ref.data[i]}`);
+  }
+}
+
+/** Exact equality (for integer, bool and pure data-movement results). */
+export function expectEqual(t: tf.Tensor | RefTensor, ref: RefTensor, what = 'tensor'): void {
+  expectClose(t, ref, 0, 0, what);
+}
+
+/**
+ * The same values as t in a non-contiguous layout, so kernels see real strides:
+ * 'transpose' (default) writes the data with the last two dims swapped (or, for <2 dims, into a
+ * larger buffer) and transposes back; 'step' takes every other element of a twice-as-large buffer
+ * along the last dim. Preserves dtype; the result is a leaf (requiresGrad copied from opts).
+ */
+export function nonContiguous(t: tf.Tensor, mode: 'transpose' | 'step' = 'transpose', opts: { requiresGrad?: boolean } = {}): tf.Tensor {
+  const values = t.dataSync();
+  const shape = [...t.shape];
+  const nd = shape.length;
+  let r: tf.Tensor;
+  if (mode === 'transpose' && nd >= 2 && shape[nd - 1] > 1 && shape[nd - 2] > 1) {
+    const tShape = [...shape];
+    [tShape[nd - 1], tShape[nd - 2]] = [tShape[nd - 2], tShape[nd - 1]];
+    const src = tf.tensor(values, shape, { dtype: t.dtype });
+    const tv = src.transpose(-1, -2);
+    const base = tv.contiguous();  // shape tShape, contiguous
+    r = base.transpose(-1, -2);
+    [src, tv, base].forEach((x) => x.dispose());
+  } else {
+    // stepped: a buffer with twice the last dim (filled with garbage), view every 2nd element
+    const last = nd === 0 ? 1 : shape[nd - 1];
+    const bigShape = nd === 0 ? [2] : [...shape.slice(0, -1), 2 * last];
+    const big = new (values.constructor as { new (n: number): typeof values })(numel(bigShape));
+    big.fill(t.dtype === 'float32' ? 12345 : t.dtype === 'int32' ? 77 : 1);
+    for (let i = 0; i < values.length; i++) big[2 * i + 1] = values[i];
+    const base = tf.tensor(big, bigShape, { dtype: t.dtype });
+    const sl = base.slice(-1, 1, undefined, 2);
+    r = nd === 0 ? sl.select(0, 0) : sl;  // 0-d: no strides, but a non-zero offset
+    if (r !== sl) sl.dispose();
+    base.dispose();
+  }
+  if (opts.requiresGrad) r.requiresGrad_(true);
+  return r;
+}
+
+/** Runs fn and checks that it leaves no tensors or native buffers behind. */
+export function expectNoLeaks(fn: () => void): void {
+  const before = tf.memory();
+  fn();
+  const after = tf.memory();
+  expect({ tensors: after.numTensors, buffers: after.numBuffers, bytes: after.numBytes })
+    .toEqual({ tensors: before.numTensors, buffers: before.numBuffers, bytes: before.numBytes });
+}
