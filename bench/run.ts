@@ -1,0 +1,428 @@
+// The benchmark harness (`npm run bench`). For each case: count the work (FLOPs, or the minimum
+// bytes an op must read and write), validate one result against a float64 reference computed in
+// JS, warm up, time repeated runs, report the median and the fraction of this machine's measured
+// peak (native measurePeak: FMA throughput and copy bandwidth). Speed claims come from here only.
+//
+//   npm run bench [-- --quick] [--filter <substring>] [--json]
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '../ts';
+import { measurePeak, packageRoot } from '../ts/native';
+
+type Tensor = tf.Tensor;
+
+export interface Peak { gflops: number; gbs: number }
+
+/** One prepared case: its inputs, the op to time, the work it does and a check of its output. */
+interface Instance {
+  run(): Tensor;
+  /** Returns null when the output matches the reference, else what went wrong. */
+  check(out: Tensor): string | null;
+  flops?: number;
+  bytes?: number;
+}
+
+export interface Case {
+  op: string;
+  shape: string;
+  /** Creates the inputs (inside a scope the harness closes) and the op to time. */
+  make(): Instance;
+}
+
+export interface CaseResult {
+  name: string;
+  op: string;
+  shape: string;
+  valid: boolean;
+  error: string | null;
+  medianMs: number;
+  minMs: number;
+  reps: number;
+  /** 'GFLOP/s' for compute-bound cases, 'GB/s' for memory-bound ones */
+  unit: 'GFLOP/s' | 'GB/s';
+  rate: number;
+  /** rate / the measured peak of the same unit */
+  ofPeak: number;
+  flops: number | null;
+  bytes: number | null;
+}
+
+export interface Report {
+  date: string;
+  quick: boolean;
+  filter: string | null;
+  machine: ReturnType<typeof tf.info> & { cpu: string; cores: number; node: string; platform: string };
+  peak: Peak;
+  results: CaseResult[];
+  liveTensorsAfter: number;
+}
+
+export interface Options { quick?: boolean; filter?: string; log?: (line: string) => void }
+
+const F32 = 4;
+
+// ---- references ---------------------------------------------------------------------------
+
+/** Deterministic sample positions, so a failing check is reproducible. */
+function samplePositions(n: number, count: number): number[] {
+  if (n <= count) return Array.from({ length: n }, (_, i) => i);
+  let s = 0x9e3779b9;
+  return Array.from({ length: count }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % n;
+  });
+}
+
+/** |got - want| <= tol, NaN never passes. */
+function close(got: number, want: number, tol: number, where: string): string | null {
+  return Math.abs(got - want) <= tol ? null : `${where}: got ${got}, expected ${want} (tolerance ${tol.toExponential(2)})`;
+}
+
+/** Tolerance for a float32 sum against its float64 value: relative to the sum of magnitudes,
+ *  which is what rounding error scales with (a cancelling sum can be near 0). */
+const sumTol = (absSum: number) => 1e-5 * absSum + 1e-6;
+
+// ---- cases --------------------------------------------------------------------------------
+
+/** [batch?] M×K @ K×N; `transB` multiplies by b.T where b is N×K (a strided view, not a copy). */
+function matmulCase(m: number, k: number, n: number, o: { batch?: number; transB?: boolean; label?: string } = {}): Case {
+  const batch = o.batch ?? 1;
+  const lead = o.batch ? [batch] : [];
+  const shape = o.label ?? `${o.batch ? `${batch}×` : ''}${m}×${k} @ ${k}×${n}${o.transB ? ' (b.T)' : ''}`;
+  return {
+    op: o.transB ? 'matmul a@b.T' : o.batch ? 'bmm' : 'matmul',
+    shape,
+    make() {
+      const a = tf.randn([...lead, m, k]);
+      const b = tf.randn(o.transB ? [...lead, n, k] : [...lead, k, n]);
+      const rhs = o.transB ? b.transpose(-1, -2) : b;
+      return {
+        flops: 2 * batch * m * n * k,
+        run: () => a.matmul(rhs),
+        check(out) {
+          const A = a.dataSync(), B = b.dataSync(), C = out.dataSync();
+          for (const p of samplePositions(batch * m * n, 64)) {
+            const bi = Math.floor(p / (m * n)), i = Math.floor(p / n) % m, j = p % n;
+            let dot = 0, mag = 0;
+            for (let kk = 0; kk < k; kk++) {
+              const x = A[bi * m * k + i * k + kk];
+              const y = o.transB ? B[bi * n * k + j * k + kk] : B[bi * k * n + kk * n + j];
+              dot += x * y;
+              mag += Math.abs(x * y);
+            }
+            const err = close(C[p], dot, sumTol(mag), `out[${bi}][${i}][${j}]`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
+/** a + b with b broadcast along the leading dims when bShape is shorter. */
+function addCase(aShape: number[], bShape: number[]): Case {
+  const broadcast = aShape.join() !== bShape.join();
+  return {
+    op: broadcast ? 'add (broadcast)' : 'add',
+    shape: broadcast ? `[${aShape}] + [${bShape}]` : `[${aShape}]`,
+    make() {
+      const a = tf.randn(aShape), b = tf.randn(bShape);
+      const n = a.size;
+      return {
+        bytes: (n + b.size + n) * F32,
+        run: () => a.add(b),
+        check(out) {
+          const A = a.dataSync(), B = b.dataSync(), C = out.dataSync();
+          for (const p of samplePositions(n, 4096)) {
+            const err = close(C[p], A[p] + B[p % B.length], 1e-6 * Math.abs(A[p] + B[p % B.length]) + 1e-7, `out[${p}]`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
+function expCase(n: number): Case {
+  return {
+    op: 'exp',
+    shape: `[${n}]`,
+    make() {
+      const x = tf.randn([n]);
+      return {
+        bytes: 2 * n * F32,
+        run: () => x.exp(),
+        check(out) {
+          const X = x.dataSync(), Y = out.dataSync();
+          for (const p of samplePositions(n, 4096)) {
+            const want = Math.exp(X[p]);
+            const err = close(Y[p], want, 1e-5 * want + 1e-7, `exp(${X[p]})`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
+/** Sum of all elements. Uniform [0, 1) inputs, so the float32 result is well conditioned. */
+function sumAllCase(n: number): Case {
+  return {
+    op: 'sum',
+    shape: `[${n}]`,
+    make() {
+      const x = tf.rand([n]);
+      return {
+        bytes: (n + 1) * F32,
+        run: () => x.sum(),
+        check(out) {
+          let s = 0, mag = 0;
+          for (const v of x.dataSync()) {
+            s += v;
+            mag += Math.abs(v);
+          }
+          return close(out.item(), s, sumTol(mag), 'sum');
+        },
+      };
+    },
+  };
+}
+
+/** Sum over dim 0 of [rows, cols]: a strided (column) reduction. */
+function sumDim0Case(rows: number, cols: number): Case {
+  return {
+    op: 'sum(dim=0)',
+    shape: `[${rows},${cols}]`,
+    make() {
+      const x = tf.randn([rows, cols]);
+      return {
+        bytes: (rows * cols + cols) * F32,
+        run: () => x.sum(0),
+        check(out) {
+          const X = x.dataSync(), Y = out.dataSync();
+          for (let j = 0; j < cols; j++) {
+            let s = 0, mag = 0;
+            for (let i = 0; i < rows; i++) {
+              s += X[i * cols + j];
+              mag += Math.abs(X[i * cols + j]);
+            }
+            const err = close(Y[j], s, sumTol(mag), `out[${j}]`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
+function transposeCase(rows: number, cols: number): Case {
+  return {
+    op: 'transpose().contiguous()',
+    shape: `[${rows},${cols}]`,
+    make() {
+      const x = tf.randn([rows, cols]);
+      return {
+        bytes: 2 * rows * cols * F32,
+        run: () => tf.scope(() => x.transpose(0, 1).contiguous()),
+        check(out) {
+          const X = x.dataSync(), Y = out.dataSync();
+          for (const p of samplePositions(rows * cols, 4096)) {
+            const i = Math.floor(p / rows), j = p % rows;  // out is [cols, rows]
+            if (Y[p] !== X[j * cols + i]) return `out[${i}][${j}]: got ${Y[p]}, expected ${X[j * cols + i]}`;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
+/** The suite. Quick mode keeps every kind of case but shrinks the shapes: a smoke test. */
+export function benchCases(quick = false): Case[] {
+  if (quick)
+    return [
+      matmulCase(128, 128, 128),
+      matmulCase(64, 784, 128),
+      matmulCase(128, 128, 128, { transB: true }),
+      matmulCase(16, 16, 16, { batch: 8 }),
+      addCase([1 << 16], [1 << 16]),
+      addCase([256, 256], [256]),
+      expCase(1 << 16),
+      sumAllCase(1 << 18),
+      sumDim0Case(256, 128),
+      transposeCase(256, 256),
+    ];
+  return [
+    matmulCase(512, 512, 512),
+    matmulCase(1024, 1024, 1024),
+    matmulCase(2048, 2048, 2048),
+    matmulCase(64, 784, 128),   // an MNIST MLP's first layer, batch 64
+    matmulCase(64, 3136, 128),  // a small CNN's classifier: 64×7×7 features → 128, batch 64
+    matmulCase(1024, 1024, 1024, { transB: true }),
+    matmulCase(64, 64, 64, { batch: 64 }),
+    addCase([1 << 22], [1 << 22]),
+    addCase([2048, 2048], [2048]),
+    expCase(1 << 22),
+    sumAllCase(1 << 24),
+    sumDim0Case(4096, 1024),
+    transposeCase(2048, 2048),
+  ];
+}
+
+export const caseName = (c: Case) => `${c.op} ${c.shape}`;
+
+// ---- timing -------------------------------------------------------------------------------
+
+/** Warms up, then times `reps` runs (enough for ~targetMs, at least 5); the output of each run
+ *  is disposed outside the timed region. */
+export function timeOp(run: () => Tensor, targetMs: number): { medianMs: number; minMs: number; reps: number } {
+  const now = () => Number(process.hrtime.bigint()) / 1e6;
+  const warmStart = now();
+  let warm = 0;
+  while (warm < 2 || (now() - warmStart < targetMs / 5 && warm < 50)) {
+    run().dispose();
+    warm++;
+  }
+  const estimate = (now() - warmStart) / warm;
+  const reps = Math.max(5, Math.min(5000, Math.ceil(targetMs / Math.max(estimate, 1e-3))));
+  const samples: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = now();
+    const out = run();
+    samples.push(now() - t0);
+    out.dispose();
+  }
+  samples.sort((a, b) => a - b);
+  const mid = samples.length >> 1;
+  const medianMs = samples.length % 2 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2;
+  return { medianMs, minMs: samples[0], reps };
+}
+
+// ---- running ------------------------------------------------------------------------------
+
+function runCase(c: Case, peak: Peak, targetMs: number): CaseResult {
+  return tf.scope(() => {
+    const inst = c.make();
+    let error: string | null;
+    try {
+      error = tf.scope(() => inst.check(inst.run()));
+    } catch (e) {
+      error = `threw: ${(e as Error).message}`;
+    }
+    const timing = error?.startsWith('threw') ? { medianMs: NaN, minMs: NaN, reps: 0 } : timeOp(inst.run, targetMs);
+    const seconds = timing.medianMs / 1e3;
+    const isFlops = inst.flops !== undefined;
+    const rate = isFlops ? inst.flops! / seconds / 1e9 : inst.bytes! / seconds / 1e9;
+    return {
+      name: caseName(c),
+      op: c.op,
+      shape: c.shape,
+      valid: error === null,
+      error,
+      ...timing,
+      unit: isFlops ? 'GFLOP/s' : 'GB/s',
+      rate,
+      ofPeak: rate / (isFlops ? peak.gflops : peak.gbs),
+      flops: inst.flops ?? null,
+      bytes: inst.bytes ?? null,
+    } satisfies CaseResult;
+  });
+}
+
+export function runBenchmarks(opts: Options = {}): Report {
+  const quick = opts.quick ?? false;
+  const log = opts.log ?? (() => {});
+  const peak = measurePeak();
+  log(`peak: ${peak.gflops.toFixed(1)} GFLOP/s (FMA), ${peak.gbs.toFixed(1)} GB/s (copy)`);
+  const cases = benchCases(quick).filter((c) => !opts.filter || caseName(c).includes(opts.filter));
+  const results: CaseResult[] = [];
+  for (const c of cases) {
+    const r = runCase(c, peak, quick ? 50 : 500);
+    log(`  ${r.name}: ${r.valid ? 'ok' : 'INVALID'} ${r.medianMs.toFixed(3)} ms`);
+    results.push(r);
+  }
+  const cpus = os.cpus();
+  return {
+    date: new Date().toISOString(),
+    quick,
+    filter: opts.filter ?? null,
+    machine: { ...tf.info(), cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, node: process.version, platform: `${process.platform}-${process.arch}` },
+    peak,
+    results,
+    liveTensorsAfter: tf.memory().numTensors,
+  };
+}
+
+export function formatTable(report: Report): string {
+  const header = ['op', 'shape', 'median ms', 'rate', 'of peak', 'reps', 'check'];
+  const rows = report.results.map((r) => [
+    r.op,
+    r.shape,
+    r.medianMs.toFixed(3),
+    `${r.rate.toFixed(1)} ${r.unit}`,
+    `${(100 * r.ofPeak).toFixed(1)}%`,
+    String(r.reps),
+    r.valid ? 'ok' : `FAIL: ${r.error}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const numeric = new Set([2, 3, 4, 5]);
+  const line = (cells: string[]) => cells.map((s, i) => (numeric.has(i) ? s.padStart(widths[i]) : s.padEnd(widths[i]))).join('  ').trimEnd();
+  const m = report.machine;
+  return [
+    `tensorforge ${m.version} · ${m.cpu} · ${m.cores} cores · ${m.threads} threads · ${m.isa} · node ${m.node}`,
+    `peak (measured): ${report.peak.gflops.toFixed(1)} GFLOP/s FMA, ${report.peak.gbs.toFixed(1)} GB/s copy`,
+    '',
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+    '',
+    `live tensors after the run: ${report.liveTensorsAfter}`,
+  ].join('\n');
+}
+
+function save(report: Report): string {
+  const dir = path.join(packageRoot(), 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const json = JSON.stringify(report, null, 2) + '\n';
+  const file = path.join(dir, `${report.date.replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(file, json);
+  // latest.json is the full suite's; a filtered run does not replace it
+  if (!report.filter) fs.writeFileSync(path.join(dir, 'latest.json'), json);
+  return file;
+}
+
+function parseArgs(argv: string[]): Options & { json: boolean } {
+  const opts: Options & { json: boolean } = { json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') opts.quick = true;
+    else if (a === '--json') opts.json = true;
+    else if (a === '--filter' && i + 1 < argv.length) opts.filter = argv[++i];
+    else if (a.startsWith('--filter=')) opts.filter = a.slice('--filter='.length);
+    else {
+      console.error(`unknown argument '${a}'\nusage: npm run bench [-- --quick] [--filter <substring>] [--json]`);
+      process.exit(2);
+    }
+  }
+  return opts;
+}
+
+function main(): void {
+  const opts = parseArgs(process.argv.slice(2));
+  const report = runBenchmarks({ ...opts, log: opts.json ? undefined : (l) => console.error(l) });
+  // quick runs are smoke tests: their shapes are too small to be worth recording
+  const file = report.quick ? null : save(report);
+  if (opts.json) console.log(JSON.stringify(report, null, 2));
+  else {
+    console.log(formatTable(report));
+    if (file) console.log(`results: ${path.relative(process.cwd(), file)}`);
+  }
+  if (report.results.some((r) => !r.valid) || report.liveTensorsAfter !== 0) process.exitCode = 1;
+}
+
+if (require.main === module) main();
