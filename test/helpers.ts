@@ -62,6 +62,12 @@ export function expectClose(t: tf.Tensor | RefTensor, ref: RefTensor, rtol = 1e-
   }
 }
 
+/** The reference rounded to float32: what a correctly rounded float32 op (IEEE +, -, *, /, sqrt)
+ *  returns exactly (double rounding from float64 is innocuous for these, as 53 >= 2*24 + 2). */
+export function f32(r: RefTensor): RefTensor {
+  return { shape: [...r.shape], data: r.data.map(Math.fround) };
+}
+
 /** Exact equality (for integer, bool and pure data-movement results). */
 export function expectEqual(t: tf.Tensor | RefTensor, ref: RefTensor, what = 'tensor'): void {
   expectClose(t, ref, 0, 0, what);

@@ -8,6 +8,14 @@
 #include <unordered_map>
 #include <vector>
 
+// Hot loops marked TF_CLONES are compiled for AVX-512, AVX2 and baseline x86-64; the loader
+// picks the best one for the CPU at run time, so one binary serves every machine.
+#if defined(__x86_64__) && !defined(__clang__)
+#define TF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TF_CLONES
+#endif
+
 namespace tf {
 
 enum class DType : int32_t { Float32 = 0, Int32 = 1, Bool = 2 };

@@ -11,12 +11,6 @@
 namespace tf {
 namespace {
 
-#if defined(__x86_64__) && !defined(__clang__)
-#define TF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define TF_CLONES
-#endif
-
 // ---- unary -----------------------------------------------------------------------------------
 #define TF_UNARY_OPS(X)                                                \
   X(neg, -x)                                                           \
@@ -226,19 +220,56 @@ void where_kernel(std::vector<View>& v, const Attrs&) {
 TF_REGISTER_KERNEL("where", 3, 1, true, where_kernel);
 
 // ---- copy / cast -----------------------------------------------------------------------------
-template <class S, class D>
-TF_CLONES void convert_loop(const S* s, int64_t ss, D* d, int64_t ds, int64_t n) {
-  if (ss == 1 && ds == 1)
-    for (int64_t i = 0; i < n; i++) d[i] = static_cast<D>(s[i]);
-  else
-    for (int64_t i = 0; i < n; i++) d[i * ds] = static_cast<D>(s[i * ss]);
-}
-
 // float -> int truncates toward zero like torch; out-of-range and NaN become INT32_MIN
-// instead of undefined behaviour.
+// instead of undefined behaviour. Anything -> bool tests for non-zero.
 int32_t float_to_i32(float x) {
   if (!(x > -2147483649.0f && x < 2147483648.0f)) return INT32_MIN;
   return static_cast<int32_t>(x);
+}
+template <class S, class D>
+inline D convert(S x) {
+  if constexpr (std::is_same<D, uint8_t>::value) return x != 0;
+  else if constexpr (std::is_same<S, float>::value && std::is_same<D, int32_t>::value) return float_to_i32(x);
+  else return static_cast<D>(x);
+}
+
+template <class S, class D>
+TF_CLONES void convert_loop(const S* s, int64_t ss, D* d, int64_t ds, int64_t n) {
+  if (ss == 1 && ds == 1)
+    for (int64_t i = 0; i < n; i++) d[i] = convert<S, D>(s[i]);
+  else
+    for (int64_t i = 0; i < n; i++) d[i * ds] = convert<S, D>(s[i * ss]);
+}
+
+// A transposing copy (source contiguous along the destination's second-to-last dim) goes
+// tile by tile so both sides stay in cache; a plain strided walk would miss on every read.
+template <class S, class D>
+bool copy_transposed(const StridedLoop<2>& L, const S* s, D* d) {
+  const int nd = L.ndim;
+  if (nd < 2) return false;
+  const int64_t R = L.shape[nd - 2], C = L.shape[nd - 1];
+  const int64_t d_r = L.st[0][nd - 2], d_c = L.st[0][nd - 1], s_r = L.st[1][nd - 2], s_c = L.st[1][nd - 1];
+  if (!(d_c == 1 && s_r == 1 && s_c != 1)) return false;
+  constexpr int64_t T = 32;
+  const int64_t tiles_r = (R + T - 1) / T, tiles_c = (C + T - 1) / T;
+  int64_t outer = 1;
+  for (int k = 0; k < nd - 2; k++) outer *= L.shape[k];
+  parallel_for(outer * tiles_r, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; t++) {
+      int64_t o = t / tiles_r, r0 = (t % tiles_r) * T, so = 0, dof = 0;
+      for (int k = nd - 3; k >= 0; k--) {
+        int64_t i = o % L.shape[k];
+        o /= L.shape[k];
+        so += i * L.st[1][k];
+        dof += i * L.st[0][k];
+      }
+      for (int64_t tc = 0; tc < tiles_c; tc++)
+        for (int64_t r = r0; r < std::min(R, r0 + T); r++)
+          for (int64_t c = tc * T; c < std::min(C, tc * T + T); c++)
+            d[dof + r * d_r + c] = convert<S, D>(s[so + r + c * s_c]);
+    }
+  });
+  return true;
 }
 
 template <class S, class D>
@@ -247,14 +278,9 @@ void copy_typed(const View& src, const View& dst) {
   StridedLoop<2> loop(views);
   const S* s = src.ptr<S>();
   D* d = dst.ptr<D>();
+  if (copy_transposed<S, D>(loop, s, d)) return;
   loop.run([&](const int64_t* off, int64_t n, const int64_t* st) {
-    if constexpr (std::is_same<S, float>::value && std::is_same<D, int32_t>::value) {
-      for (int64_t i = 0; i < n; i++) d[off[0] + i * st[0]] = float_to_i32(s[off[1] + i * st[1]]);
-    } else if constexpr (std::is_same<D, uint8_t>::value) {
-      for (int64_t i = 0; i < n; i++) d[off[0] + i * st[0]] = s[off[1] + i * st[1]] != 0;
-    } else {
-      convert_loop<S, D>(s + off[1], st[1], d + off[0], st[0], n);
-    }
+    convert_loop<S, D>(s + off[1], st[1], d + off[0], st[0], n);
   });
 }
 

@@ -59,17 +59,33 @@ struct Space {
   }
 };
 
+// Independent lanes let the compiler vectorise a double-precision sum without reassociating.
+template <class T, class Acc>
+TF_CLONES Acc sum_contiguous(const T* p, int64_t n) {
+  constexpr int L = 16;
+  Acc lanes[L] = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int l = 0; l < L; l++) lanes[l] += static_cast<Acc>(p[i + l]);
+  Acc s = 0;
+  for (; i < n; i++) s += p[i];
+  for (int l = 0; l < L; l++) s += lanes[l];
+  return s;
+}
+
 template <class T>
 struct Sum {
   using Acc = typename std::conditional<std::is_floating_point<T>::value, double, int64_t>::type;
   using Out = T;
   Acc v = 0;
+  void add(T x, int64_t) { v += x; }
   void run(const T* p, int64_t n, int64_t st, int64_t) {
+    if (st == 1) {
+      v += sum_contiguous<T, Acc>(p, n);
+      return;
+    }
     Acc s = 0;
-    if (st == 1)
-      for (int64_t i = 0; i < n; i++) s += p[i];
-    else
-      for (int64_t i = 0; i < n; i++) s += p[i * st];
+    for (int64_t i = 0; i < n; i++) s += p[i * st];
     v += s;
   }
   void merge(const Sum& o) { v += o.v; }
@@ -80,6 +96,7 @@ template <class T>
 struct Prod {
   using Out = T;
   double v = 1;
+  void add(T x, int64_t) { v *= x; }
   void run(const T* p, int64_t n, int64_t st, int64_t) {
     for (int64_t i = 0; i < n; i++) v *= p[i * st];
   }
@@ -104,12 +121,14 @@ struct Extreme {
     if (is_nan(x)) return true;
     return Max ? x > v : x < v;
   }
+  void add(T x, int64_t pos) {
+    if (better(x)) {
+      v = x;
+      at = pos;
+    }
+  }
   void run(const T* p, int64_t n, int64_t st, int64_t pos) {
-    for (int64_t i = 0; i < n; i++)
-      if (better(p[i * st])) {
-        v = p[i * st];
-        at = pos + i;
-      }
+    for (int64_t i = 0; i < n; i++) add(p[i * st], pos + i);
   }
   void merge(const Extreme& o) {  // o covers later positions
     if (o.at >= 0 && better(o.v)) {
@@ -132,6 +151,22 @@ void reduce_typed(const View& x, const View& out, int kept) {
   if (n_red == 0 && !std::is_same<Acc, Sum<T>>::value && !std::is_same<Acc, Prod<T>>::value)
     throw Error(ErrorKind::Shape, "reduce: cannot take the max/min/arg of an empty reduction");
   const int threads = num_threads();
+  if (outer.nd == 1 && outer.strides[0] == 1 && red.strides[red.nd - 1] != 1 && n_out > 1) {
+    // Reducing over leading dims of a row-major tensor (e.g. sum over the batch): walk the
+    // input row by row, updating a contiguous strip of accumulators, instead of striding
+    // down each column.
+    parallel_for(n_out, 256, [&](int64_t b, int64_t e) {
+      std::vector<Acc> acc(e - b);
+      red.walk(0, n_red, [&](int64_t off, int64_t n, int64_t st, int64_t pos) {
+        for (int64_t i = 0; i < n; i++) {
+          const T* row = src + off + i * st + b;
+          for (int64_t j = 0; j < e - b; j++) acc[j].add(row[j], pos + i);
+        }
+      });
+      for (int64_t j = b; j < e; j++) dst[j] = acc[j - b].result();
+    });
+    return;
+  }
   if (n_out >= 2 * threads || n_red < 65536) {
     parallel_for(n_out, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n_red)), [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; o++) {

@@ -35,12 +35,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const EB = keep(expand(B, [...batch, K, B.shape[B.ndim - 1]]));
   let out = apply(matmulDef, [EA, EB], undefined);
   releaseTemporaries(out, temps);
-  // remove the dims that 1-D operands added
-  for (const [was1d, dim] of [[b.ndim === 1, -1], [a.ndim === 1, -2]] as const) {
-    if (!was1d) continue;
-    const s = squeeze(out, dim);
-    releaseTemporaries(s, [out]);
-    out = s;
-  }
-  return out;
+  // remove the dims that 1-D operands added (counted before either is removed: 1-D x 1-D is 0-d)
+  const added = [a.ndim === 1 ? out.ndim - 2 : -1, b.ndim === 1 ? out.ndim - 1 : -1].filter((d) => d >= 0);
+  if (added.length === 0) return out;
+  const s = squeeze(out, added);
+  releaseTemporaries(s, [out]);
+  return s;
 }
