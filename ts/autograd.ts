@@ -6,6 +6,7 @@ import type { Tensor } from './tensor';
 import { scope, keep } from './storage';
 import { ArgumentError, ShapeError } from './errors';
 import { sameShape, fmt } from './shape';
+import { onesLike } from './ops/creation';
 
 export interface OpContext<A> { inputs: Tensor[]; output: Tensor; attrs: A }
 
@@ -90,7 +91,6 @@ export function backward(root: Tensor, gradient?: Tensor, opts: { retainGraph?: 
     throw new ShapeError(`backward(): grad can be implicitly created only for scalar outputs, got shape ${fmt(root.shape)}`);
   if (gradient && !sameShape(gradient.shape, root.shape))
     throw new ShapeError(`backward(): gradient shape ${fmt(gradient.shape)} does not match the output's ${fmt(root.shape)}`);
-  const { onesLike } = require('./ops/creation') as typeof import('./ops/creation');
   noGrad(() => {
     const grads = new Map<Tensor, Tensor>();
     grads.set(root, gradient ? gradient.clone() : onesLike(root));

@@ -55,5 +55,3 @@ export const memory = () => addon.memory();
 export const info = () => addon.info();
 export const setNumThreads = (n: number): void => call(() => addon.setNumThreads(n));
 export const measurePeak = () => addon.measurePeak();
-/** Raw addon, for tests that probe the native boundary with bad arguments. */
-export const raw: unknown = addon;
