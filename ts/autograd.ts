@@ -44,7 +44,8 @@ export function apply<A>(op: OpDef<A>, inputs: Tensor[], attrs: A): Tensor {
   for (const t of inputs) t.assertAlive();
   const record = gradEnabled && op.backward !== undefined && inputs.some((t) => t.requiresGrad);
   const out = record ? noGrad(() => op.forward(inputs, attrs)) : op.forward(inputs, attrs);
-  if (record) {
+  // Like torch, integer and bool results (indices, casts, comparisons) end the graph.
+  if (record && out.dtype === 'float32') {
     out.requiresGrad = true;
     out.gradFn = new Node(op, inputs, attrs, null);
     out.gradFn.output = out;  // a cycle the GC handles; some backward formulas reuse the output

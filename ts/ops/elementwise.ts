@@ -1,7 +1,7 @@
 // Elementwise primitives: unary math, broadcasting binary ops, comparisons, where, cast.
 // Each backward is written with ops; un-broadcasting is the autograd engine's job.
 import { Tensor } from '../tensor';
-import { OpDef, apply, noGrad, releaseTemporaries } from '../autograd';
+import { OpDef, apply, releaseTemporaries } from '../autograd';
 import { DType, promote } from '../dtype';
 import { broadcastShapes } from '../shape';
 import { DTypeError, ArgumentError } from '../errors';
@@ -93,8 +93,7 @@ const castDef: OpDef<DType> = {
 };
 export function cast(x: Tensor, dtype: DType): Tensor {
   if (!['float32', 'int32', 'bool'].includes(dtype)) throw new DTypeError(`unknown dtype '${String(dtype)}'`);
-  // like torch, integer and bool results never require grad: the graph ends at such a cast
-  return dtype === 'float32' ? apply(castDef, [x], dtype) : noGrad(() => apply(castDef, [x], dtype));
+  return apply(castDef, [x], dtype);
 }
 
 // ---- binary ------------------------------------------------------------------------------

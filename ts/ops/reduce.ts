@@ -1,7 +1,7 @@
 // Reductions over any set of dims. The reduced dims are permuted to the end (a free view) and
 // one native kernel reduces the trailing block.
 import { Tensor } from '../tensor';
-import { OpDef, apply, noGrad, releaseTemporaries } from '../autograd';
+import { OpDef, apply, releaseTemporaries } from '../autograd';
 import { contiguousStrides, normDim, numel } from '../shape';
 import { ShapeError, ArgumentError } from '../errors';
 import { runKernel } from './kernel';
@@ -105,6 +105,5 @@ function argReduce(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, 
   r.dispose();
   return k;
 }
-// Indices are not differentiable: like torch, the int32 result never requires grad.
-export const argmax = (x: Tensor, dim?: number, keepDim = false) => noGrad(() => argReduce('argmax', x, dim, keepDim));
-export const argmin = (x: Tensor, dim?: number, keepDim = false) => noGrad(() => argReduce('argmin', x, dim, keepDim));
+export const argmax = (x: Tensor, dim?: number, keepDim = false) => argReduce('argmax', x, dim, keepDim);
+export const argmin = (x: Tensor, dim?: number, keepDim = false) => argReduce('argmin', x, dim, keepDim);
