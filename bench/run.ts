@@ -273,12 +273,13 @@ export function benchCases(quick = false): Case[] {
     matmulCase(64, 3136, 128),  // a small CNN's classifier: 64×7×7 features → 128, batch 64
     matmulCase(1024, 1024, 1024, { transB: true }),
     matmulCase(64, 64, 64, { batch: 64 }),
-    addCase([1 << 22], [1 << 22]),
-    addCase([2048, 2048], [2048]),
-    expCase(1 << 22),
-    sumAllCase(1 << 24),
-    sumDim0Case(4096, 1024),
-    transposeCase(2048, 2048),
+    // memory-bound cases move >= 128 MiB so they measure DRAM, like the bandwidth peak, not L3
+    addCase([1 << 24], [1 << 24]),
+    addCase([4096, 4096], [4096]),
+    expCase(1 << 24),
+    sumAllCase(1 << 25),
+    sumDim0Case(8192, 4096),
+    transposeCase(4096, 4096),
   ];
 }
 

@@ -7,6 +7,10 @@
 // typed error classes.
 #include <napi.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -298,7 +302,21 @@ Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// Tensors of many MiB are freed and re-made every step. Served by mmap, each one costs a page
+// fault per 4 KiB on first touch (measured: element-wise ops on 64 MiB tensors ran ~4x slower);
+// kept in the heap, a freed block is reused warm. Up to 1 GiB of free heap may be held back.
+void tune_allocator() {
+#if defined(__GLIBC__)
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  });
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  tune_allocator();
   exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
   exports.Set("free", Napi::Function::New(env, Free, "free"));
   exports.Set("read", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Transfer(i, true); }, "read"));
