@@ -2,23 +2,8 @@
 // reference, a tolerance check, seeded randomness that names its seed, and non-contiguous layouts.
 // Rerun a failure with the seed it prints: REF_SEED=<seed> npx jest test/ops.test.ts
 import * as tf from '../ts';
-import { RefTensor, Rng, closeness, makeRng, numel } from './reference';
-
-/** The run's base seed: REF_SEED from the environment, else random (printed on failure). */
-export const BASE_SEED = process.env.REF_SEED !== undefined
-  ? Number(process.env.REF_SEED)
-  : Math.floor(Math.random() * 2 ** 31);
-
-function hashName(name: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
-
-/** The rng for one test: derived from the base seed and the test's name, so tests are independent. */
-export function rngFor(name: string): Rng {
-  return makeRng((BASE_SEED + hashName(name)) >>> 0);
-}
+import { RefTensor, Rng, closeness, numel } from './reference';
+import { BASE_SEED, rngFor } from './seed';
 
 /** A jest test with its own seeded rng; a failure names the seed to rerun with. Tensors created
  *  inside are freed when the body returns (a tf.scope). */

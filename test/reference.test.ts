@@ -4,25 +4,17 @@
 import {
   BinaryOp, RefTensor, Rng, UNARY_OPS, UnaryOp, amax, amin, argmax, argmin, assertClose, binary,
   broadcastShapes, cat, closeness, expand, finiteDiffVjp, flatten, fromNested, gather, indexSelect,
-  logSoftmax, make, makeRng, matmul, max, mean, min, numel, permute, prod, rand, randint, randn,
+  logSoftmax, make, matmul, max, mean, min, numel, permute, prod, rand, randint, randn,
   reshape, scalar, scatterAdd, slice, softmax, squeeze, stack, sum, sumToShape, tensor, toNested,
   transpose, unary, unsqueeze, vjp, where, zeros,
 } from './reference';
 
-const BASE_SEED = process.env.REF_SEED !== undefined
-  ? Number(process.env.REF_SEED)
-  : Math.floor(Math.random() * 2 ** 31);
-
-function hashName(name: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
+import { BASE_SEED, rngFor } from './seed';
 
 /** A jest test with its own seeded RNG; a failure names the seed to rerun with. */
 function seeded(name: string, body: (rng: Rng) => void): void {
   test(name, () => {
-    const rng = makeRng((BASE_SEED + hashName(name)) >>> 0);
+    const rng = rngFor(name);
     try {
       body(rng);
     } catch (e) {

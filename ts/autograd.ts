@@ -79,9 +79,9 @@ function topoOrder(root: Tensor): Tensor[] {
 export function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(g.shape, shape)) return g;
   const lead = g.ndim - shape.length;
+  if (lead < 0) throw new ShapeError(`gradient of shape ${fmt(g.shape)} cannot be reduced to ${fmt(shape)}`);
   const dims: number[] = [];
   for (let i = 0; i < g.ndim; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) dims.push(i);
-  if (lead < 0) throw new ShapeError(`gradient of shape ${fmt(g.shape)} cannot be reduced to ${fmt(shape)}`);
   return g.sum(dims, true).reshape([...shape]);
 }
 
