@@ -14,6 +14,11 @@ export class AllocationError extends TensorforgeError { constructor(m: string) {
 export class DisposedError extends TensorforgeError { constructor(m: string) { super(m, 'ERR_TF_DISPOSED'); } }
 export class ArgumentError extends TensorforgeError { constructor(m: string) { super(m, 'ERR_TF_ARGUMENT'); } }
 
+/** What asking for a CUDA tensor raises until the CUDA backend lands. */
+export function cudaTensorsUnavailable(): DeviceError {
+  return new DeviceError('CUDA tensors are not implemented in this build yet (expected device "cpu")');
+}
+
 const byCode: Record<string, new (m: string) => TensorforgeError> = {
   ERR_TF_SHAPE: ShapeError, ERR_TF_DTYPE: DTypeError, ERR_TF_DEVICE: DeviceError, ERR_TF_INDEX: IndexError,
   ERR_TF_VALUE: ValueError, ERR_TF_ALLOCATION: AllocationError, ERR_TF_DISPOSED: DisposedError,

@@ -3,7 +3,7 @@
 import { Storage, stats, track } from './storage';
 import { DType, TypedArray, dtypeBytes, dtypeCode, typedArrayFor } from './dtype';
 import { contiguousStrides, numel, fmt } from './shape';
-import { DisposedError, ArgumentError, DeviceError } from './errors';
+import { DisposedError, ArgumentError, cudaTensorsUnavailable } from './errors';
 import type { Node } from './autograd';
 import type { NativeView } from './native';
 import * as native from './native';
@@ -136,7 +136,7 @@ export class Tensor implements Disposable {
   // ---- device and dtype ------------------------------------------------------------------
   to(target: Device | DType): Tensor {
     if (target === 'cpu') return this;
-    if (target === 'cuda') throw new DeviceError('CUDA tensors are not implemented in this build yet (expected device "cpu")');
+    if (target === 'cuda') throw cudaTensorsUnavailable();
     return this.toDType(target);
   }
   toDType(dtype: DType): Tensor { return ew.cast(this, dtype); }

@@ -2,7 +2,7 @@
 import { Tensor, NestedArray, Device } from '../tensor';
 import { DType, dtypeOfArray, isDType } from '../dtype';
 import { checkShape, numel, fmt } from '../shape';
-import { ShapeError, DTypeError, ArgumentError, DeviceError, ValueError } from '../errors';
+import { ShapeError, DTypeError, ArgumentError, DeviceError, ValueError, cudaTensorsUnavailable } from '../errors';
 import { runKernel } from './kernel';
 import * as native from '../native';
 
@@ -18,7 +18,7 @@ function checkOptions(opts: TensorOptions, fallback: DType): DType {
   const dtype = opts.dtype ?? fallback;
   if (!isDType(dtype)) throw new DTypeError(`unknown dtype '${String(dtype)}' (expected 'float32', 'int32' or 'bool')`);
   if (opts.device !== undefined && opts.device !== 'cpu') {
-    if (opts.device === 'cuda') throw new DeviceError('CUDA tensors are not implemented in this build yet (expected device "cpu")');
+    if (opts.device === 'cuda') throw cudaTensorsUnavailable();
     throw new DeviceError(`unknown device '${String(opts.device)}' (expected 'cpu' or 'cuda')`);
   }
   return dtype;

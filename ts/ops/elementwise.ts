@@ -157,7 +157,7 @@ export function binary(name: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
   else if (dtype === 'bool' && !(compareOps as readonly string[]).includes(name) && name !== 'maximum' && name !== 'minimum') dtype = 'int32';
   const ta = toTensor(a, dtype, name), tb = toTensor(b, dtype, name);
   const out = apply(binaryDefs[name], [ta, tb], undefined);
-  releaseTemporaries(out, [ta, tb].filter((t, i) => t !== [a, b][i]));
+  releaseTemporaries(out, [ta, tb].filter((t) => t !== a && t !== b));
   return out;
 }
 export const add = (a: TensorLike, b: TensorLike) => binary('add', a, b);
@@ -195,7 +195,7 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const c = cond.dtype === 'bool' ? cond : cast(cond, 'bool');
   const ta = toTensor(a, dtype, 'where'), tb = toTensor(b, dtype, 'where');
   const out = apply(whereDef, [c, ta, tb], undefined);
-  releaseTemporaries(out, [c, ta, tb].filter((t, i) => t !== [cond, a, b][i]));
+  releaseTemporaries(out, [c, ta, tb].filter((t) => t !== cond && t !== a && t !== b));
   return out;
 }
 

@@ -1,6 +1,6 @@
 // gather / scatterAdd / indexSelect with torch semantics; indices are int32 tensors.
 import { Tensor } from '../tensor';
-import { OpDef, apply } from '../autograd';
+import { OpDef, apply, releaseTemporaries } from '../autograd';
 import { normDim } from '../shape';
 import { DTypeError, ArgumentError } from '../errors';
 import { runKernel } from './kernel';
@@ -47,19 +47,12 @@ const indexSelectDef: OpDef<number> = {
     const shape = [...x.shape];
     shape[dim] = index.size;
     const out = Tensor.empty(shape, x.dtype);
-    const idx = index.ndim === 0 ? index.view_([1], [1], index.offset) : index;
-    try {
-      runKernel('indexSelect', [x, idx], [out], { dim });
-    } finally {
-      if (idx !== index) idx.dispose();
-    }
+    runKernel('indexSelect', [x, index], [out], { dim });
     return out;
   },
   backward: ({ inputs: [x, index], attrs: dim }, g) => {
     const gx = zeros([...x.shape]);
-    const idx = index.ndim === 0 ? index.view_([1], [1], index.offset) : index;
-    runKernel('indexAdd', [idx, g], [gx], { dim });
-    if (idx !== index) idx.dispose();
+    runKernel('indexAdd', [index, g], [gx], { dim });
     return [gx, null];
   },
 };
@@ -68,5 +61,9 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   checkIndex(index, 'indexSelect');
   if (index.ndim > 1) throw new ArgumentError(`indexSelect: index must be 1-D, got ${index.ndim} dims`);
   if (x.ndim === 0) throw new ArgumentError('indexSelect: x must have at least one dim');
-  return apply(indexSelectDef, [x, index], normDim(dim, x.ndim));
+  // the kernel takes a 1-D index; a 0-d one selects a single slice, keeping the dim
+  const idx = index.ndim === 0 ? index.reshape([1]) : index;
+  const out = apply(indexSelectDef, [x, idx], normDim(dim, x.ndim));
+  if (idx !== index) releaseTemporaries(out, [idx]);
+  return out;
 }

@@ -24,15 +24,15 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     throw new DTypeError(`matmul needs float32 operands, got ${a.dtype} and ${b.dtype}`);
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError('matmul: both operands need at least one dim');
   const temps: Tensor[] = [];
-  const keep = (t: Tensor) => (temps.push(t), t);
-  const A = a.ndim === 1 ? keep(unsqueeze(a, 0)) : a;
-  const B = b.ndim === 1 ? keep(unsqueeze(b, 1)) : b;
+  const temp = (t: Tensor) => (temps.push(t), t);
+  const A = a.ndim === 1 ? temp(unsqueeze(a, 0)) : a;
+  const B = b.ndim === 1 ? temp(unsqueeze(b, 1)) : b;
   const K = A.shape[A.ndim - 1];
   if (B.shape[B.ndim - 2] !== K)
     throw new ShapeError(`matmul: shapes ${fmt(a.shape)} and ${fmt(b.shape)} cannot be multiplied (${K} vs ${B.shape[B.ndim - 2]})`);
   const batch = broadcastShapes(A.shape.slice(0, -2), B.shape.slice(0, -2));
-  const EA = keep(expand(A, [...batch, A.shape[A.ndim - 2], K]));
-  const EB = keep(expand(B, [...batch, K, B.shape[B.ndim - 1]]));
+  const EA = temp(expand(A, [...batch, A.shape[A.ndim - 2], K]));
+  const EB = temp(expand(B, [...batch, K, B.shape[B.ndim - 1]]));
   let out = apply(matmulDef, [EA, EB], undefined);
   releaseTemporaries(out, temps);
   // remove the dims that 1-D operands added (counted before either is removed: 1-D x 1-D is 0-d)

@@ -1,7 +1,7 @@
 // Shape and layout ops. Views (reshape of contiguous data, permute, expand, slice) share storage
 // and cost nothing; copies happen only in contiguous(), clone() and cat().
 import { Tensor } from '../tensor';
-import { OpDef, apply } from '../autograd';
+import { OpDef, apply, releaseTemporaries } from '../autograd';
 import { checkShape, contiguousStrides, fmt, normDim, numel, sameShape } from '../shape';
 import { ShapeError, ArgumentError, IndexError } from '../errors';
 import { runKernel } from './kernel';
@@ -57,8 +57,7 @@ export function reshape(x: Tensor, shape: number[]): Tensor {
   if (x.isContiguous) return apply(viewDef, [x], s);
   const c = contiguous(x);
   const r = apply(viewDef, [c], s);
-  if (!r.requiresGrad) c.dispose();
-  else r.gradFn!.owned.push(c);
+  releaseTemporaries(r, [c]);
   return r;
 }
 
@@ -146,8 +145,7 @@ export function select(x: Tensor, dim: number, index: number): Tensor {
   const i = index < 0 ? index + n : index;
   const s = slice(x, d, i, i + 1);
   const r = squeeze(s, d);
-  if (r.requiresGrad) r.gradFn!.owned.push(s);
-  else s.dispose();
+  releaseTemporaries(r, [s]);
   return r;
 }
 
@@ -231,7 +229,6 @@ export function stack(xs: Tensor[], dim = 0): Tensor {
   const d = normDim(dim, xs[0].ndim + 1);
   const parts = xs.map((x) => unsqueeze(x, d));
   const out = cat(parts, d);
-  if (out.requiresGrad) out.gradFn!.owned.push(...parts);
-  else parts.forEach((p) => p.dispose());
+  releaseTemporaries(out, parts);
   return out;
 }
