@@ -24,6 +24,19 @@ describe('memory accounting', () => {
     expect(tf.memory().native.bytes).toBeGreaterThanOrEqual(0);
   });
 
+  test('the native peak counts the largest footprint since the last reset', () => {
+    tf.resetPeakMemory();
+    const start = tf.memory().native;
+    expect(start.peakBytes).toBe(start.bytes + start.scratchBytes);
+    const big = tf.zeros([1 << 20]);  // 4 MiB
+    big.dispose();
+    const after = tf.memory().native;
+    expect(after.bytes).toBe(start.bytes);
+    expect(after.peakBytes).toBeGreaterThanOrEqual(start.peakBytes + (4 << 20));
+    tf.resetPeakMemory();
+    expect(tf.memory().native.peakBytes).toBe(start.bytes + start.scratchBytes);
+  });
+
   test('views share a buffer that lives until the last view is disposed', () => {
     const before = live();
     const t = tf.randn([4, 6]);

@@ -18,6 +18,7 @@ export { gather, scatterAdd, indexSelect } from './ops/indexing';
 export { noGrad, isGradEnabled } from './autograd';
 export { scope, keep };
 export const cuda = cudaModule;
+export * as F from './functional';
 
 export interface MemoryInfo {
   /** live (not disposed, not collected) tensors on this thread */
@@ -25,12 +26,16 @@ export interface MemoryInfo {
   /** native buffers held by this thread's tensors (views share one) */
   numBuffers: number;
   numBytes: number;
-  /** the whole process, every thread, as the addon counts it */
-  native: { buffers: number; bytes: number };
+  /** the whole process, every thread, as the addon counts it: tensor buffers, kernel scratch
+   *  space, and the peak of buffers + scratch since the last resetPeakMemory() */
+  native: native.NativeMemory;
 }
 export function memory(): MemoryInfo {
   return { numTensors: stats.tensors, numBuffers: stats.buffers, numBytes: stats.bytes, native: native.memory() };
 }
+
+/** Restarts the native peak-bytes counter from what is live now (see memory().native.peakBytes). */
+export function resetPeakMemory(): void { native.memory(true); }
 
 export function setNumThreads(n: number): void { native.setNumThreads(n); }
 export function getNumThreads(): number { return native.info().threads; }

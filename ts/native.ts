@@ -9,13 +9,16 @@ export type Handle = { readonly __brand: 'tensorforge.buffer' };
 export type NativeView = [Handle, number, number, number[], number[]];
 export type Attrs = Record<string, number | boolean | string | number[]>;
 
+/** Process-wide native memory: tensor buffers, kernel scratch, and the peak of their sum. */
+export interface NativeMemory { buffers: number; bytes: number; scratchBytes: number; peakBytes: number }
+
 interface Addon {
   alloc(bytes: number): Handle;
   free(h: Handle): void;
   read(h: Handle, byteOffset: number, out: ArrayBufferView): void;
   write(h: Handle, byteOffset: number, src: ArrayBufferView): void;
   run(op: string, views: NativeView[], attrs?: Attrs): void;
-  memory(): { buffers: number; bytes: number };
+  memory(resetPeak?: boolean): NativeMemory;
   info(): { isa: string; threads: number; cpuFeatures: Record<string, boolean>; ops: string[] };
   setNumThreads(n: number): void;
   measurePeak(): { gflops: number; gbs: number };
@@ -51,7 +54,7 @@ export const free = (h: Handle): void => call(() => addon.free(h));
 export const read = (h: Handle, byteOffset: number, out: ArrayBufferView): void => call(() => addon.read(h, byteOffset, out));
 export const write = (h: Handle, byteOffset: number, src: ArrayBufferView): void => call(() => addon.write(h, byteOffset, src));
 export const run = (op: string, views: NativeView[], attrs?: Attrs): void => call(() => addon.run(op, views, attrs));
-export const memory = () => addon.memory();
+export const memory = (resetPeak = false): NativeMemory => addon.memory(resetPeak);
 export const info = () => addon.info();
 export const setNumThreads = (n: number): void => call(() => addon.setNumThreads(n));
 export const measurePeak = () => addon.measurePeak();

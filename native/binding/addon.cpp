@@ -1,6 +1,6 @@
 // The N-API surface of the CPU addon: a handful of functions, not one per op.
 //   alloc(bytes) -> Buffer handle        free(handle)         read/write(handle, byteOffset, typedArray)
-//   run(opName, views, attrs)            memory()             info()          setNumThreads(n)
+//   run(opName, views, attrs)            memory(resetPeak?)   info()          setNumThreads(n)
 // Every value that crosses here is checked before a kernel sees it: handles carry a type tag,
 // views must lie inside their buffer, shapes and attributes must be well-formed integers.
 // Errors reach JS with a `code` (ERR_TF_SHAPE, ERR_TF_DTYPE, ...) that ts/native.ts maps to
@@ -19,6 +19,7 @@
 #include <mutex>
 
 #include "core/common.h"
+#include "core/memory.h"
 #include "core/registry.h"
 #include "core/threadpool.h"
 #include "cpu/matmul.h"
@@ -31,9 +32,6 @@ namespace {
 constexpr double kMaxAllocBytes = 1ull << 40;
 constexpr double kMaxSafeInt = 9007199254740991.0;  // 2^53 - 1
 
-std::atomic<int64_t> g_live_buffers{0};
-std::atomic<int64_t> g_live_bytes{0};
-
 struct Buffer {
   void* data = nullptr;
   size_t bytes = 0;
@@ -41,8 +39,7 @@ struct Buffer {
     if (!data) return;
     std::free(data);
     data = nullptr;
-    g_live_buffers--;
-    g_live_bytes -= static_cast<int64_t>(bytes);
+    note_free(MemKind::Buffer, bytes);
   }
   ~Buffer() { release(); }
 };
@@ -190,8 +187,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
     Buffer* b = new Buffer();
     b->data = p;
     b->bytes = n;
-    g_live_buffers++;
-    g_live_bytes += static_cast<int64_t>(n);
+    note_alloc(MemKind::Buffer, n);
     auto ext = Napi::External<Buffer>::New(info.Env(), b, [](Napi::Env, Buffer* buf) { delete buf; });
     napi_type_tag_object(info.Env(), ext, &kBufferTag);
     return ext;
@@ -259,9 +255,15 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Memory(const Napi::CallbackInfo& info) {
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("buffers", Napi::Number::New(info.Env(), static_cast<double>(g_live_buffers.load())));
-  o.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(g_live_bytes.load())));
+  // memory(resetPeak?): live counts, then (optionally) restart the peak from the current total
+  Napi::Env env = info.Env();
+  const MemoryStats m = memory_stats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("buffers", Napi::Number::New(env, static_cast<double>(m.buffers)));
+  o.Set("bytes", Napi::Number::New(env, static_cast<double>(m.buffer_bytes)));
+  o.Set("scratchBytes", Napi::Number::New(env, static_cast<double>(m.scratch_bytes)));
+  o.Set("peakBytes", Napi::Number::New(env, static_cast<double>(m.peak_bytes)));
+  if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value()) reset_peak_bytes();
   return o;
 }
 

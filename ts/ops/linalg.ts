@@ -42,3 +42,17 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   releaseTemporaries(s, [out]);
   return s;
 }
+
+/** y = x · wᵀ + b, as torch.nn.functional.linear: x [..., in], w [out, in], b [out]. */
+export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
+  if (!(w instanceof Tensor) || w.ndim !== 2) throw new ShapeError('linear: weight must be a 2-D Tensor [out, in]');
+  if (b && (b.ndim !== 1 || b.shape[0] !== w.shape[0]))
+    throw new ShapeError(`linear: bias must have shape [${w.shape[0]}], got ${fmt(b.shape)}`);
+  const wt = transpose(w, 0, 1);
+  const y = matmul(x, wt);
+  releaseTemporaries(y, [wt]);
+  if (!b) return y;
+  const out = y.add(b);
+  releaseTemporaries(out, [y]);
+  return out;
+}
