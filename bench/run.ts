@@ -23,10 +23,11 @@ export function bestPeak(samples: Peak[]): Peak & { samples: Peak[] } {
 const samplePeak = (calls: number): Peak[] => Array.from({ length: calls }, () => measurePeak());
 
 /** One prepared case: its inputs, the op to time, the work it does and a check of its output. */
-interface Instance {
-  run(): Tensor;
+interface Instance<Out extends Tensor | Tensor[] = Tensor> {
+  /** The timed work; a backward case returns every gradient it computes (Out = Tensor[]). */
+  run(): Out;
   /** Returns null when the output matches the reference, else what went wrong. */
-  check(out: Tensor): string | null;
+  check(out: Out): string | null;
   flops?: number;
   bytes?: number;
 }
@@ -35,7 +36,7 @@ export interface Case {
   op: string;
   shape: string;
   /** Creates the inputs (inside a scope the harness closes) and the op to time. */
-  make(): Instance;
+  make(): Instance | Instance<Tensor[]>;
 }
 
 export interface CaseResult {
@@ -54,6 +55,9 @@ export interface CaseResult {
   ofPeak: number;
   flops: number | null;
   bytes: number | null;
+  /** native bytes (tensor buffers + kernel scratch) one run allocates at its peak, beyond what was
+   *  live before it: outputs plus every temporary */
+  peakBytes: number;
 }
 
 export interface Report {
@@ -108,7 +112,7 @@ function matmulCase(m: number, k: number, n: number, o: { batch?: number; transB
       return {
         flops: 2 * batch * m * n * k,
         run: () => a.matmul(rhs),
-        check(out) {
+        check(out: Tensor) {
           const A = a.dataSync(), B = b.dataSync(), C = out.dataSync();
           for (const p of samplePositions(batch * m * n, 64)) {
             const bi = Math.floor(p / (m * n)), i = Math.floor(p / n) % m, j = p % n;
@@ -141,7 +145,7 @@ function addCase(aShape: number[], bShape: number[]): Case {
       return {
         bytes: (n + b.size + n) * F32,
         run: () => a.add(b),
-        check(out) {
+        check(out: Tensor) {
           const A = a.dataSync(), B = b.dataSync(), C = out.dataSync();
           for (const p of samplePositions(n, 4096)) {
             const err = close(C[p], A[p] + B[p % B.length], 1e-6 * Math.abs(A[p] + B[p % B.length]) + 1e-7, `out[${p}]`);
@@ -163,7 +167,7 @@ function expCase(n: number): Case {
       return {
         bytes: 2 * n * F32,
         run: () => x.exp(),
-        check(out) {
+        check(out: Tensor) {
           const X = x.dataSync(), Y = out.dataSync();
           for (const p of samplePositions(n, 4096)) {
             const want = Math.exp(X[p]);
@@ -187,7 +191,7 @@ function sumAllCase(n: number): Case {
       return {
         bytes: (n + 1) * F32,
         run: () => x.sum(),
-        check(out) {
+        check(out: Tensor) {
           let s = 0, mag = 0;
           for (const v of x.dataSync()) {
             s += v;
@@ -210,7 +214,7 @@ function sumDim0Case(rows: number, cols: number): Case {
       return {
         bytes: (rows * cols + cols) * F32,
         run: () => x.sum(0),
-        check(out) {
+        check(out: Tensor) {
           const X = x.dataSync(), Y = out.dataSync();
           for (let j = 0; j < cols; j++) {
             let s = 0, mag = 0;
@@ -237,7 +241,7 @@ function transposeCase(rows: number, cols: number): Case {
       return {
         bytes: 2 * rows * cols * F32,
         run: () => tf.scope(() => x.transpose(0, 1).contiguous()),
-        check(out) {
+        check(out: Tensor) {
           const X = x.dataSync(), Y = out.dataSync();
           for (const p of samplePositions(rows * cols, 4096)) {
             const i = Math.floor(p / rows), j = p % rows;  // out is [cols, rows]
@@ -289,12 +293,24 @@ export const caseName = (c: Case) => `${c.op} ${c.shape}`;
 
 /** Warms up, then times `reps` runs (enough for ~targetMs, at least 5); the output of each run
  *  is disposed outside the timed region. */
-export function timeOp(run: () => Tensor, targetMs: number): { medianMs: number; minMs: number; reps: number } {
+const disposeAll = (out: Tensor | Tensor[]) => (Array.isArray(out) ? out : [out]).forEach((t) => t.dispose());
+
+/** Native bytes one run allocates at its peak beyond what was live before it. */
+function peakBytesOf(run: () => Tensor | Tensor[]): number {
+  tf.resetPeakMemory();
+  const before = tf.memory().native;
+  const out = run();
+  const peak = tf.memory().native.peakBytes;
+  disposeAll(out);
+  return peak - before.bytes - before.scratchBytes;
+}
+
+export function timeOp(run: () => Tensor | Tensor[], targetMs: number): { medianMs: number; minMs: number; reps: number } {
   const now = () => Number(process.hrtime.bigint()) / 1e6;
   const warmStart = now();
   let warm = 0;
   while (warm < 2 || (now() - warmStart < targetMs / 5 && warm < 50)) {
-    run().dispose();
+    disposeAll(run());
     warm++;
   }
   const estimate = (now() - warmStart) / warm;
@@ -304,7 +320,7 @@ export function timeOp(run: () => Tensor, targetMs: number): { medianMs: number;
     const t0 = now();
     const out = run();
     samples.push(now() - t0);
-    out.dispose();
+    disposeAll(out);
   }
   samples.sort((a, b) => a - b);
   const mid = samples.length >> 1;
@@ -317,14 +333,16 @@ export function timeOp(run: () => Tensor, targetMs: number): { medianMs: number;
 /** ofPeak is provisional (against `peak` so far); runBenchmarks recomputes it at the end. */
 function runCase(c: Case, peak: Peak, targetMs: number): CaseResult {
   return tf.scope(() => {
-    const inst = c.make();
+    const inst: Instance<Tensor | Tensor[]> = c.make();
     let error: string | null;
     try {
       error = tf.scope(() => inst.check(inst.run()));
     } catch (e) {
       error = `threw: ${(e as Error).message}`;
     }
-    const timing = error?.startsWith('threw') ? { medianMs: NaN, minMs: NaN, reps: 0 } : timeOp(inst.run, targetMs);
+    const threw = error?.startsWith('threw') ?? false;
+    const timing = threw ? { medianMs: NaN, minMs: NaN, reps: 0 } : timeOp(inst.run, targetMs);
+    const peakBytes = threw ? NaN : peakBytesOf(inst.run);
     const seconds = timing.medianMs / 1e3;
     const isFlops = inst.flops !== undefined;
     const rate = isFlops ? inst.flops! / seconds / 1e9 : inst.bytes! / seconds / 1e9;
@@ -340,6 +358,7 @@ function runCase(c: Case, peak: Peak, targetMs: number): CaseResult {
       ofPeak: rate / (isFlops ? peak.gflops : peak.gbs),
       flops: inst.flops ?? null,
       bytes: inst.bytes ?? null,
+      peakBytes,
     } satisfies CaseResult;
   });
 }
@@ -372,18 +391,19 @@ export function runBenchmarks(opts: Options = {}): Report {
 }
 
 export function formatTable(report: Report): string {
-  const header = ['op', 'shape', 'median ms', 'rate', 'of peak', 'reps', 'check'];
+  const header = ['op', 'shape', 'median ms', 'rate', 'of peak', 'peak MiB', 'reps', 'check'];
   const rows = report.results.map((r) => [
     r.op,
     r.shape,
     r.medianMs.toFixed(3),
     `${r.rate.toFixed(1)} ${r.unit}`,
     `${(100 * r.ofPeak).toFixed(1)}%`,
+    (r.peakBytes / 2 ** 20).toFixed(1),
     String(r.reps),
     r.valid ? 'ok' : `FAIL: ${r.error}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const numeric = new Set([2, 3, 4, 5]);
+  const numeric = new Set([2, 3, 4, 5, 6]);
   const line = (cells: string[]) => cells.map((s, i) => (numeric.has(i) ? s.padStart(widths[i]) : s.padEnd(widths[i]))).join('  ').trimEnd();
   const m = report.machine;
   return [
