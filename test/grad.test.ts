@@ -265,6 +265,24 @@ describe('matmul gradients', () => {
   }
 });
 
+describe('linear gradients', () => {
+  for (const bias of [true, false]) {
+    gradTest('linear', bias ? 'with bias' : 'no bias', (rng) => {
+      for (const xs of [[5, 7], [2, 3, 7], [7]]) {
+        const x = leaf(xs, 'step', randnGen(rng)), w = leaf([4, 7], 'transpose', randnGen(rng)), b = leaf([4], 'contiguous', randnGen(rng));
+        const ins = bias ? [x, w, b] : [x, w];
+        const y = R.matmul(x.ref, R.transpose(w.ref, 0, 1));
+        expectClose(tf.F.linear(x.t, w.t, bias ? b.t : null), bias ? R.binary('add', y, b.ref) : y, 1e-5, 1e-5, 'linear forward');
+        checkGrads(`linear [${xs}]`, rng, ins, ([p, q, c]) => tf.F.linear(p, q, c), ([p, q], g) => {
+          const [gx, gwt] = vjp.matmul(p, R.transpose(q, 0, 1), g);
+          const gb = g.shape.length === 1 ? g : R.sum(g, g.shape.slice(0, -1).map((_, i) => i));  // all dims but the last
+          return bias ? [gx, R.transpose(gwt, 0, 1), gb] : [gx, R.transpose(gwt, 0, 1)];
+        }, [1e-4, 1e-4]);
+      }
+    });
+  }
+});
+
 // ---- movement ----------------------------------------------------------------------------
 describe('movement gradients', () => {
   for (const layout of LAYOUTS) {
@@ -541,7 +559,7 @@ describe('coverage', () => {
   /** Exported op functions that take part in autograd (each must have a gradTest above). */
   const DIFFERENTIABLE = [
     ...R.UNARY_OPS, 'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'where', 'clamp', 'cast',
-    'sum', 'mean', 'prod', 'max', 'min', 'matmul',
+    'sum', 'mean', 'prod', 'max', 'min', 'matmul', 'linear',
     'reshape', 'view', 'transpose', 'permute', 'expand', 'slice', 'select', 'squeeze', 'unsqueeze', 'flatten',
     'cat', 'stack', 'contiguous', 'clone', 'gather', 'scatterAdd', 'indexSelect',
   ];
@@ -551,7 +569,8 @@ describe('coverage', () => {
   test('every differentiable op has a gradient test', () => {
     const missing = DIFFERENTIABLE.filter((op) => !covered.has(op));
     expect(missing).toEqual([]);
-    for (const op of DIFFERENTIABLE) expect(typeof (tf as Record<string, unknown>)[op]).toBe('function');
+    const api = { ...tf, ...tf.F } as Record<string, unknown>;  // top-level ops and tf.F
+    for (const op of DIFFERENTIABLE) expect(typeof api[op]).toBe('function');
   });
 
   test('every function the op modules export is classified (new ops need a gradient test)', () => {
