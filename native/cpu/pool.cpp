@@ -1,0 +1,634 @@
+// 2-D pooling over NCHW planes with torch's semantics:
+//   maxPool2d            values + int32 argmax indices (flat h*W + w within each plane, torch's
+//                        convention); NaN wins a window; ties keep the first in row-major order
+//   maxPool2dBackward    scatters g to the argmax positions (adaptiveMaxPool2d's backward too)
+//   avgPool2d(+Backward) torch's divisor rules (windows clipped to the padded input in ceil mode,
+//                        countIncludePad, divisorOverride)
+//   adaptiveAvgPool2d(+Backward), adaptiveMaxPool2d   windows [floor(i*H/o), ceil((i+1)*H/o))
+// Every kernel threads over planes × blocks of output rows (or planes alone where a backward
+// scatters into a plane). Inputs whose columns are not contiguous are packed row-block by
+// row-block into scratch, and outputs go through a row buffer when theirs are not, so the hot
+// loops see unit column strides only. The hot loops run over output columns whose windows lie
+// wholly inside the input (compiled per ISA, with the pooling stride a template constant for 1
+// and 2, so the compiler turns them into vector compares/blends or adds); border columns take
+// a scalar path. Pooling is memory-bound: one pass over the input, one over each output.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <mutex>
+
+#include "core/memory.h"
+#include "core/registry.h"
+#include "core/threadpool.h"
+
+namespace tf {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// ---- geometry and validation ----------------------------------------------------------------
+
+struct Geom {
+  int64_t N = 0, C = 0, H = 0, W = 0, OH = 0, OW = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  bool ceil = false;
+  int64_t planes() const { return N * C; }
+};
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// torch's pooling_output_shape: in ceil mode the last window must still start inside the input
+// or its left padding.
+int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil) {
+  int64_t out = floor_div(in + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0), s) + 1;
+  if (ceil && (out - 1) * s >= in + p) out--;
+  return out;
+}
+
+Error arg_error(const char* op, const std::string& msg) { return Error(ErrorKind::Argument, std::string(op) + ": " + msg); }
+
+// An [h, w] attribute with both entries in [lo, hi].
+std::pair<int64_t, int64_t> pair_attr(const Attrs& a, const char* key, const char* op, int64_t lo, int64_t hi = 1 << 30) {
+  const auto& l = a.list(key);
+  if (l.size() != 2) throw arg_error(op, std::string(key) + " must hold 2 integers [h, w], got " + std::to_string(l.size()));
+  for (int64_t v : l)
+    if (v < lo || v > hi)
+      throw arg_error(op, std::string(key) + " entries must lie in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                              "], got " + std::to_string(v));
+  return {l[0], l[1]};
+}
+
+bool flag_attr(const Attrs& a, const char* key, const char* op) {
+  int64_t v = a.integer(key);
+  if (v != 0 && v != 1) throw arg_error(op, std::string(key) + " must be a boolean (0 or 1), got " + std::to_string(v));
+  return v == 1;
+}
+
+void expect_4d(const View& v, DType d, const char* op, const char* what) {
+  if (v.ndim != 4)
+    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " must be 4-D [N, C, H, W], got " + shape_str(v));
+  expect_dtype(v, d, op, what);
+}
+
+// The input's sizes; planes must be non-empty and small enough for int32 flat indices.
+Geom input_geom(const View& x, const char* op, const char* what) {
+  expect_4d(x, DType::Float32, op, what);
+  Geom g;
+  g.N = x.shape[0], g.C = x.shape[1], g.H = x.shape[2], g.W = x.shape[3];
+  if (g.H < 1 || g.W < 1)
+    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " " + shape_str(x) + " must have non-empty H and W");
+  if (g.H * g.W > std::numeric_limits<int32_t>::max())
+    throw Error(ErrorKind::Shape, std::string(op) + ": planes of " + shape_str(x) + " exceed int32 index range");
+  return g;
+}
+
+// Window attributes and the output size they give for the input sizes in g.
+void window_geom(Geom& g, const Attrs& a, const char* op, bool has_dilation) {
+  std::tie(g.kh, g.kw) = pair_attr(a, "kernelSize", op, 1);
+  std::tie(g.sh, g.sw) = pair_attr(a, "stride", op, 1);
+  std::tie(g.ph, g.pw) = pair_attr(a, "padding", op, 0);
+  if (has_dilation) std::tie(g.dh, g.dw) = pair_attr(a, "dilation", op, 1);
+  g.ceil = flag_attr(a, "ceilMode", op);
+  if (2 * g.ph > g.kh || 2 * g.pw > g.kw)
+    throw arg_error(op, "padding must be at most half of kernelSize, got padding [" + std::to_string(g.ph) + ", " +
+                            std::to_string(g.pw) + "] and kernelSize [" + std::to_string(g.kh) + ", " + std::to_string(g.kw) + "]");
+  g.OH = pooled_size(g.H, g.kh, g.sh, g.ph, g.dh, g.ceil);
+  g.OW = pooled_size(g.W, g.kw, g.sw, g.pw, g.dw, g.ceil);
+  if (g.OH < 1 || g.OW < 1)
+    throw Error(ErrorKind::Shape, std::string(op) + ": input planes " + std::to_string(g.H) + "x" + std::to_string(g.W) +
+                                      " are too small for the window: output would be " + std::to_string(g.OH) + "x" +
+                                      std::to_string(g.OW));
+}
+
+void expect_shape(const View& v, int64_t n, int64_t c, int64_t h, int64_t w, DType d, const char* op, const char* what) {
+  expect_4d(v, d, op, what);
+  if (v.shape[0] != n || v.shape[1] != c || v.shape[2] != h || v.shape[3] != w)
+    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " must have shape [" + std::to_string(n) + ", " +
+                                      std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) + "], got " +
+                                      shape_str(v));
+}
+
+// ---- plumbing: threads, scratch, plane and row access ----------------------------------------
+
+// parallel_for whose body may throw (scratch allocation): worker threads must not let an
+// exception escape, so the first one is rethrown on the calling thread.
+void parallel_tasks(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  std::exception_ptr err;
+  std::mutex mu;
+  parallel_for(n, std::max<int64_t>(1, grain), [&](int64_t b, int64_t e) {
+    try {
+      fn(b, e);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!err) err = std::current_exception();
+    }
+  });
+  if (err) std::rethrow_exception(err);
+}
+
+// Scratch that grows to the largest size a thread's tasks ask for.
+template <class T>
+struct Buffer {
+  std::unique_ptr<Scratch<T>> s;
+  size_t n = 0;
+  T* get(size_t need) {
+    if (need > n || !s) {
+      s.reset();
+      s = std::make_unique<Scratch<T>>(std::max<size_t>(need, 1));
+      n = need;
+    }
+    return s->get();
+  }
+};
+
+template <class T>
+T* plane_of(const View& v, int64_t p) {
+  return v.ptr<T>() + (p / v.shape[1]) * v.strides[0] + (p % v.shape[1]) * v.strides[1];
+}
+
+// Rows [r0, r1) of one input plane with unit column stride: the view itself when its columns are
+// contiguous, else a packed copy.
+struct InRows {
+  const float* base;
+  int64_t rs, r0;
+  const float* row(int64_t h) const { return base + (h - r0) * rs; }
+};
+
+InRows in_rows(const View& x, int64_t p, int64_t r0, int64_t r1, Buffer<float>& buf) {
+  const float* plane = plane_of<float>(x, p);
+  int64_t W = x.shape[3], xs = x.strides[2], xc = x.strides[3];
+  if (xc == 1 || W == 1) return {plane + r0 * xs, xs, r0};
+  float* dst = buf.get(std::max<int64_t>(0, r1 - r0) * W);
+  for (int64_t h = r0; h < r1; h++)
+    for (int64_t w = 0; w < W; w++) dst[(h - r0) * W + w] = plane[h * xs + w * xc];
+  return {dst, W, r0};
+}
+
+// Where an output row is written: into the view when its columns are contiguous, else into a
+// buffer that commit() copies out.
+template <class T>
+struct OutRows {
+  T* plane;
+  int64_t rs, cs, n;
+  T* buf;
+  T* row(int64_t r) const { return buf ? buf : plane + r * rs; }
+  void commit(int64_t r) const {
+    if (buf)
+      for (int64_t j = 0; j < n; j++) plane[r * rs + j * cs] = buf[j];
+  }
+};
+
+template <class T>
+OutRows<T> out_rows(const View& v, int64_t p, Buffer<T>& buf) {
+  int64_t n = v.shape[3], cs = v.strides[3];
+  return {plane_of<T>(v, p), v.strides[2], cs, n, cs == 1 || n == 1 ? nullptr : buf.get(n)};
+}
+
+// A whole plane for a backward kernel to accumulate into: the view itself when it is a dense
+// H×W block, else scratch that finish() copies out.
+struct GradPlane {
+  float* plane;
+  int64_t rs, cs, H, W;
+  float* dense;
+  float* get() const { return dense ? dense : plane; }
+  void finish() const {
+    if (dense)
+      for (int64_t h = 0; h < H; h++)
+        for (int64_t w = 0; w < W; w++) plane[h * rs + w * cs] = dense[h * W + w];
+  }
+};
+
+GradPlane grad_plane(const View& gx, int64_t p, Buffer<float>& buf) {
+  int64_t H = gx.shape[2], W = gx.shape[3], rs = gx.strides[2], cs = gx.strides[3];
+  bool is_dense = (cs == 1 || W == 1) && (rs == W || H == 1);
+  GradPlane gp{plane_of<float>(gx, p), rs, cs, H, W, is_dense ? nullptr : buf.get(H * W)};
+  std::memset(gp.get(), 0, sizeof(float) * H * W);
+  return gp;
+}
+
+// A thread's scratch for the row-block tasks it runs (freed when its chunk ends, so nothing
+// stays allocated between calls).
+struct TaskBuffers {
+  Buffer<float> in, out;
+  Buffer<int32_t> idx;
+};
+
+// Forward kernels split planes × blocks of output rows, so a handful of large planes still
+// keeps every thread busy; each task handles >= ~32K window reads where possible.
+// body(p, oh0, oh1, buffers) computes output rows [oh0, oh1) of plane p.
+template <class Body>
+void for_row_blocks(int64_t P, int64_t OH, int64_t reads_per_row, Body body) {
+  int64_t want = 4 * num_threads();
+  int64_t blocks = P >= want ? 1 : std::min<int64_t>(OH, (want + P - 1) / std::max<int64_t>(P, 1));
+  int64_t rows = (OH + blocks - 1) / blocks;
+  int64_t grain = (32768 + rows * reads_per_row - 1) / std::max<int64_t>(1, rows * reads_per_row);
+  parallel_tasks(P * blocks, grain, [&](int64_t b, int64_t e) {
+    TaskBuffers bufs;
+    for (int64_t t = b; t < e; t++) {
+      int64_t p = t / blocks, oh0 = (t % blocks) * rows, oh1 = std::min(OH, oh0 + rows);
+      if (oh0 < oh1) body(p, oh0, oh1, bufs);
+    }
+  });
+}
+
+// Output columns whose windows lie wholly inside [0, W): [lo, hi).
+std::pair<int32_t, int32_t> interior_cols(int64_t W, int64_t OW, int64_t k, int64_t s, int64_t p, int64_t d) {
+  int64_t lo = std::min(OW, (p + s - 1) / s);
+  int64_t last = W - 1 + p - (k - 1) * d;  // o*s must not exceed this
+  int64_t hi = last < 0 ? 0 : std::min(OW, last / s + 1);
+  return {static_cast<int32_t>(lo), static_cast<int32_t>(std::max(lo, hi))};
+}
+
+// Valid window rows [k0, k1) for a window starting at row `start` (step d, k taps, H rows).
+std::pair<int64_t, int64_t> valid_taps(int64_t start, int64_t k, int64_t d, int64_t H) {
+  int64_t k0 = start < 0 ? (-start + d - 1) / d : 0;
+  int64_t k1 = H - start <= 0 ? 0 : std::min(k, (H - start + d - 1) / d);
+  return {k0, std::max(k0, k1)};
+}
+
+// ---- maxPool2d ---------------------------------------------------------------------------------
+
+// torch's rule, scanning a window in row-major order: a larger value or a NaN replaces the best
+// so far (so ties keep the first position and the last NaN wins).
+inline void max_take(float v, int32_t pos, float& m, int32_t& best) {
+  if (best < 0 || v > m || v != v) {
+    m = v;
+    best = pos;
+  }
+}
+
+// One window tap (fixed kh, kw) over the interior output columns [lo, hi): col0 is the tap's
+// input column for output column 0, pos0 its flat position.
+template <int S>
+TF_CLONES void max_tap(const float* r, int64_t col0, int32_t pos0, int32_t s_rt, float* y, int32_t* ix, int32_t lo, int32_t hi) {
+  const int32_t s = S ? S : s_rt;
+  for (int32_t o = lo; o < hi; o++) {
+    float v = r[col0 + static_cast<int64_t>(o) * s];
+    bool take = (v > y[o]) | (v != v);
+    y[o] = take ? v : y[o];
+    ix[o] = take ? pos0 + o * s : ix[o];
+  }
+}
+
+template <int S>
+void max_pool_row(const InRows& in, const Geom& g, int64_t oh, int32_t lo, int32_t hi, float* y, int32_t* ix) {
+  int64_t hs = oh * g.sh - g.ph;
+  auto [k0, k1] = valid_taps(hs, g.kh, g.dh, g.H);
+  if (k0 == k1) {  // only possible with dilation: the window lies in the padding (torch: -inf)
+    std::fill(y, y + g.OW, kNegInf);
+    std::fill(ix, ix + g.OW, -1);
+    return;
+  }
+  const int32_t W = static_cast<int32_t>(g.W), sw = static_cast<int32_t>(g.sw);
+  for (int32_t o = lo; o < hi; o++) {
+    y[o] = kNegInf;
+    ix[o] = static_cast<int32_t>((hs + k0 * g.dh) * g.W + o * g.sw - g.pw);
+  }
+  for (int64_t i = k0; i < k1; i++) {
+    int64_t h = hs + i * g.dh;
+    const float* r = in.row(h);
+    for (int64_t j = 0; j < g.kw; j++) {
+      int64_t col0 = j * g.dw - g.pw;
+      max_tap<S>(r, col0, static_cast<int32_t>(h * W + col0), sw, y, ix, lo, hi);
+    }
+  }
+  auto border = [&](int64_t o) {
+    float m = kNegInf;
+    int32_t best = -1;
+    int64_t ws = o * g.sw - g.pw;
+    for (int64_t i = k0; i < k1; i++) {
+      int64_t h = hs + i * g.dh;
+      const float* r = in.row(h);
+      for (int64_t j = 0; j < g.kw; j++) {
+        int64_t w = ws + j * g.dw;
+        if (w >= 0 && w < g.W) max_take(r[w], static_cast<int32_t>(h * W + w), m, best);
+      }
+    }
+    y[o] = m;
+    ix[o] = best;
+  };
+  for (int64_t o = 0; o < lo; o++) border(o);
+  for (int64_t o = hi; o < g.OW; o++) border(o);
+}
+
+void max_pool_kernel(std::vector<View>& v, const Attrs& a) {
+  const View &x = v[0], &y = v[1], &ix = v[2];
+  Geom g = input_geom(x, "maxPool2d", "input");
+  window_geom(g, a, "maxPool2d", true);
+  expect_shape(y, g.N, g.C, g.OH, g.OW, DType::Float32, "maxPool2d", "output");
+  expect_shape(ix, g.N, g.C, g.OH, g.OW, DType::Int32, "maxPool2d", "indices");
+  auto [lo, hi] = interior_cols(g.W, g.OW, g.kw, g.sw, g.pw, g.dw);
+  auto row_fn = g.sw == 1 ? &max_pool_row<1> : g.sw == 2 ? &max_pool_row<2> : &max_pool_row<0>;
+  for_row_blocks(g.planes(), g.OH, g.OW * g.kh * g.kw, [&](int64_t p, int64_t oh0, int64_t oh1, TaskBuffers& bufs) {
+    int64_t r0 = std::clamp<int64_t>(oh0 * g.sh - g.ph, 0, g.H);
+    int64_t r1 = std::clamp<int64_t>((oh1 - 1) * g.sh - g.ph + (g.kh - 1) * g.dh + 1, r0, g.H);
+    InRows in = in_rows(x, p, r0, r1, bufs.in);
+    OutRows<float> yo = out_rows(y, p, bufs.out);
+    OutRows<int32_t> io = out_rows(ix, p, bufs.idx);
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+      row_fn(in, g, oh, lo, hi, yo.row(oh), io.row(oh));
+      yo.commit(oh);
+      io.commit(oh);
+    }
+  });
+}
+TF_REGISTER_KERNEL("maxPool2d", 1, 2, false, max_pool_kernel);
+
+// views: g [N,C,OH,OW], indices [N,C,OH,OW] (int32) -> gx [N,C,H,W]. Serves maxPool2d and
+// adaptiveMaxPool2d alike. Each plane's indices are checked before anything is written to it;
+// -1 marks a window that lay wholly in the padding (its gradient goes nowhere).
+void max_pool_backward_kernel(std::vector<View>& v, const Attrs&) {
+  const char* op = "maxPool2dBackward";
+  const View &g = v[0], &ix = v[1], &gx = v[2];
+  Geom geo = input_geom(gx, op, "input gradient");
+  expect_4d(g, DType::Float32, op, "output gradient");
+  expect_shape(g, geo.N, geo.C, g.shape[2], g.shape[3], DType::Float32, op, "output gradient");
+  expect_shape(ix, geo.N, geo.C, g.shape[2], g.shape[3], DType::Int32, op, "indices");
+  const int64_t OH = g.shape[2], OW = g.shape[3], HW = geo.H * geo.W;
+  std::atomic<int32_t> bad{0};
+  std::atomic<bool> any_bad{false};
+  parallel_tasks(geo.planes(), (65536 + OH * OW) / std::max<int64_t>(1, OH * OW + HW), [&](int64_t b, int64_t e) {
+    Buffer<float> buf;
+    for (int64_t p = b; p < e; p++) {
+      const float* gp = plane_of<float>(g, p);
+      const int32_t* ip = plane_of<int32_t>(ix, p);
+      bool ok = true;
+      for (int64_t oh = 0; oh < OH && ok; oh++)
+        for (int64_t o = 0; o < OW; o++) {
+          int32_t k = ip[oh * ix.strides[2] + o * ix.strides[3]];
+          if (k < -1 || k >= HW) {
+            ok = false;
+            bad.store(k);
+            any_bad.store(true);
+            break;
+          }
+        }
+      if (!ok) continue;
+      GradPlane out = grad_plane(gx, p, buf);
+      float* d = out.get();
+      for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t o = 0; o < OW; o++) {
+          int32_t k = ip[oh * ix.strides[2] + o * ix.strides[3]];
+          if (k >= 0) d[k] += gp[oh * g.strides[2] + o * g.strides[3]];
+        }
+      out.finish();
+    }
+  });
+  if (any_bad.load())
+    throw Error(ErrorKind::Index, std::string(op) + ": index " + std::to_string(bad.load()) +
+                                      " is out of range for planes of " + std::to_string(HW) + " elements");
+}
+TF_REGISTER_KERNEL("maxPool2dBackward", 2, 1, false, max_pool_backward_kernel);
+
+// ---- avgPool2d ---------------------------------------------------------------------------------
+
+struct AvgOpts {
+  bool count_include_pad;
+  int64_t divisor_override;  // 0: none
+};
+
+AvgOpts avg_opts(const Attrs& a, const char* op) {
+  AvgOpts o{flag_attr(a, "countIncludePad", op), a.integer("divisorOverride")};
+  if (o.divisor_override < -(1LL << 31) || o.divisor_override > (1LL << 31))
+    throw arg_error(op, "divisorOverride is out of range");
+  return o;
+}
+
+// torch's divisor for one window: its extent clipped to the padded input (which only bites in
+// ceil mode), or the part inside the input without countIncludePad, or the override.
+struct Extent {
+  int64_t lo, hi, padded;  // [lo, hi) inside the input; `padded` taps inside the padded input
+};
+Extent extent(int64_t o, int64_t k, int64_t s, int64_t p, int64_t n) {
+  int64_t start = o * s - p, end = std::min(start + k, n + p);
+  return {std::max<int64_t>(start, 0), std::min(end, n), end - start};
+}
+float divisor(const Extent& h, const Extent& w, const AvgOpts& opt) {
+  if (opt.divisor_override) return static_cast<float>(opt.divisor_override);
+  if (opt.count_include_pad) return static_cast<float>(h.padded * w.padded);
+  return static_cast<float>((h.hi - h.lo) * (w.hi - w.lo));
+}
+
+template <int S>
+TF_CLONES void add_tap(const float* r, int64_t col0, int32_t s_rt, float* acc, int32_t lo, int32_t hi) {
+  const int32_t s = S ? S : s_rt;
+  for (int32_t o = lo; o < hi; o++) acc[o] += r[col0 + static_cast<int64_t>(o) * s];
+}
+
+TF_CLONES void divide(float* y, float d, int32_t lo, int32_t hi) {
+  for (int32_t o = lo; o < hi; o++) y[o] /= d;
+}
+
+template <int S>
+void avg_pool_row(const InRows& in, const Geom& g, const AvgOpts& opt, int64_t oh, int32_t lo, int32_t hi, float* y) {
+  Extent eh = extent(oh, g.kh, g.sh, g.ph, g.H);
+  std::fill(y + lo, y + hi, 0.f);
+  for (int64_t h = eh.lo; h < eh.hi; h++)
+    for (int64_t j = 0; j < g.kw; j++) add_tap<S>(in.row(h), j - g.pw, static_cast<int32_t>(g.sw), y, lo, hi);
+  if (lo < hi) divide(y, divisor(eh, extent(lo, g.kw, g.sw, g.pw, g.W), opt), lo, hi);
+  auto border = [&](int64_t o) {
+    Extent ew = extent(o, g.kw, g.sw, g.pw, g.W);
+    float s = 0;
+    for (int64_t h = eh.lo; h < eh.hi; h++)
+      for (int64_t w = ew.lo; w < ew.hi; w++) s += in.row(h)[w];
+    y[o] = s / divisor(eh, ew, opt);
+  };
+  for (int64_t o = 0; o < lo; o++) border(o);
+  for (int64_t o = hi; o < g.OW; o++) border(o);
+}
+
+void avg_pool_kernel(std::vector<View>& v, const Attrs& a) {
+  const View &x = v[0], &y = v[1];
+  Geom g = input_geom(x, "avgPool2d", "input");
+  window_geom(g, a, "avgPool2d", false);
+  AvgOpts opt = avg_opts(a, "avgPool2d");
+  expect_shape(y, g.N, g.C, g.OH, g.OW, DType::Float32, "avgPool2d", "output");
+  auto [lo, hi] = interior_cols(g.W, g.OW, g.kw, g.sw, g.pw, 1);
+  auto row_fn = g.sw == 1 ? &avg_pool_row<1> : g.sw == 2 ? &avg_pool_row<2> : &avg_pool_row<0>;
+  for_row_blocks(g.planes(), g.OH, g.OW * g.kh * g.kw, [&](int64_t p, int64_t oh0, int64_t oh1, TaskBuffers& bufs) {
+    int64_t r0 = std::clamp<int64_t>(oh0 * g.sh - g.ph, 0, g.H);
+    int64_t r1 = std::clamp<int64_t>((oh1 - 1) * g.sh - g.ph + g.kh, r0, g.H);
+    InRows in = in_rows(x, p, r0, r1, bufs.in);
+    OutRows<float> yo = out_rows(y, p, bufs.out);
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+      row_fn(in, g, opt, oh, lo, hi, yo.row(oh));
+      yo.commit(oh);
+    }
+  });
+}
+TF_REGISTER_KERNEL("avgPool2d", 1, 1, false, avg_pool_kernel);
+
+template <int S>
+TF_CLONES void add_tap_back(float* r, int64_t col0, int32_t s_rt, const float* gv, int32_t lo, int32_t hi) {
+  const int32_t s = S ? S : s_rt;
+  for (int32_t o = lo; o < hi; o++) r[col0 + static_cast<int64_t>(o) * s] += gv[o];
+}
+
+template <int S>
+void avg_pool_back_plane(const float* gp, int64_t grs, int64_t gcs, float* d, const Geom& g, const AvgOpts& opt,
+                         int32_t lo, int32_t hi, float* gv) {
+  for (int64_t oh = 0; oh < g.OH; oh++) {
+    Extent eh = extent(oh, g.kh, g.sh, g.ph, g.H);
+    for (int64_t o = 0; o < g.OW; o++)
+      gv[o] = gp[oh * grs + o * gcs] / divisor(eh, extent(o, g.kw, g.sw, g.pw, g.W), opt);
+    for (int64_t h = eh.lo; h < eh.hi; h++) {
+      float* r = d + h * g.W;
+      for (int64_t j = 0; j < g.kw; j++) add_tap_back<S>(r, j - g.pw, static_cast<int32_t>(g.sw), gv, lo, hi);
+      auto border = [&](int64_t o) {
+        Extent ew = extent(o, g.kw, g.sw, g.pw, g.W);
+        for (int64_t w = ew.lo; w < ew.hi; w++) r[w] += gv[o];
+      };
+      for (int64_t o = 0; o < lo; o++) border(o);
+      for (int64_t o = hi; o < g.OW; o++) border(o);
+    }
+  }
+}
+
+// views: g [N,C,OH,OW] -> gx [N,C,H,W]; the attributes are the forward's.
+void avg_pool_backward_kernel(std::vector<View>& v, const Attrs& a) {
+  const char* op = "avgPool2dBackward";
+  const View &gy = v[0], &gx = v[1];
+  Geom g = input_geom(gx, op, "input gradient");
+  window_geom(g, a, op, false);
+  AvgOpts opt = avg_opts(a, op);
+  expect_shape(gy, g.N, g.C, g.OH, g.OW, DType::Float32, op, "output gradient");
+  auto [lo, hi] = interior_cols(g.W, g.OW, g.kw, g.sw, g.pw, 1);
+  auto plane_fn = g.sw == 1 ? &avg_pool_back_plane<1> : g.sw == 2 ? &avg_pool_back_plane<2> : &avg_pool_back_plane<0>;
+  parallel_tasks(g.planes(), 65536 / std::max<int64_t>(1, g.H * g.W + g.OH * g.OW * g.kh * g.kw), [&](int64_t b, int64_t e) {
+    Buffer<float> buf, gv;
+    for (int64_t p = b; p < e; p++) {
+      GradPlane out = grad_plane(gx, p, buf);
+      plane_fn(plane_of<float>(gy, p), gy.strides[2], gy.strides[3], out.get(), g, opt, lo, hi, gv.get(g.OW));
+      out.finish();
+    }
+  });
+}
+TF_REGISTER_KERNEL("avgPool2dBackward", 1, 1, false, avg_pool_backward_kernel);
+
+// ---- adaptive pooling --------------------------------------------------------------------------
+
+// Output cell i of o covers input [floor(i*n/o), ceil((i+1)*n/o)).
+int64_t ad_start(int64_t i, int64_t n, int64_t o) { return i * n / o; }
+int64_t ad_end(int64_t i, int64_t n, int64_t o) { return ((i + 1) * n + o - 1) / o; }
+
+// Independent lanes let the compiler vectorise the sum without reassociating it.
+TF_CLONES double sum_f32(const float* p, int64_t n) {
+  constexpr int L = 16;
+  float lanes[L] = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int l = 0; l < L; l++) lanes[l] += p[i + l];
+  double s = 0;
+  for (; i < n; i++) s += p[i];
+  for (int l = 0; l < L; l++) s += lanes[l];
+  return s;
+}
+
+Geom adaptive_geom(const View& x, const View& y, const char* op) {
+  Geom g = input_geom(x, op, "input");
+  expect_4d(y, DType::Float32, op, "output");
+  if (y.shape[2] < 1 || y.shape[3] < 1)
+    throw Error(ErrorKind::Shape, std::string(op) + ": output size must be at least 1x1, got " + shape_str(y));
+  expect_shape(y, g.N, g.C, y.shape[2], y.shape[3], DType::Float32, op, "output");
+  g.OH = y.shape[2], g.OW = y.shape[3];
+  return g;
+}
+
+void adaptive_avg_kernel(std::vector<View>& v, const Attrs&) {
+  const View &x = v[0], &y = v[1];
+  Geom g = adaptive_geom(x, y, "adaptiveAvgPool2d");
+  bool dense = (x.strides[3] == 1 || g.W == 1) && (x.strides[2] == g.W || g.H == 1);
+  if (g.OH == 1 && g.OW == 1 && dense) {  // the global average before a classifier: one sum per plane
+    int64_t HW = g.H * g.W;
+    parallel_tasks(g.planes(), 32768 / HW, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; p++) *plane_of<float>(y, p) = static_cast<float>(sum_f32(plane_of<float>(x, p), HW) / HW);
+    });
+    return;
+  }
+  for_row_blocks(g.planes(), g.OH, g.W * ((g.H + g.OH - 1) / g.OH + 1), [&](int64_t p, int64_t oh0, int64_t oh1, TaskBuffers& bufs) {
+    int64_t r0 = ad_start(oh0, g.H, g.OH), r1 = ad_end(oh1 - 1, g.H, g.OH);
+    InRows in = in_rows(x, p, r0, r1, bufs.in);
+    OutRows<float> yo = out_rows(y, p, bufs.out);
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+      int64_t hs = ad_start(oh, g.H, g.OH), he = ad_end(oh, g.H, g.OH);
+      float* yr = yo.row(oh);
+      for (int64_t o = 0; o < g.OW; o++) {
+        int64_t ws = ad_start(o, g.W, g.OW), we = ad_end(o, g.W, g.OW);
+        double s = 0;
+        for (int64_t h = hs; h < he; h++) s += sum_f32(in.row(h) + ws, we - ws);
+        yr[o] = static_cast<float>(s / static_cast<double>((he - hs) * (we - ws)));
+      }
+      yo.commit(oh);
+    }
+  });
+}
+TF_REGISTER_KERNEL("adaptiveAvgPool2d", 1, 1, false, adaptive_avg_kernel);
+
+TF_CLONES void add_const(float* r, float v, int64_t n) {
+  for (int64_t i = 0; i < n; i++) r[i] += v;
+}
+
+// views: g [N,C,OH,OW] -> gx [N,C,H,W]
+void adaptive_avg_backward_kernel(std::vector<View>& v, const Attrs&) {
+  const char* op = "adaptiveAvgPool2dBackward";
+  const View &gy = v[0], &gx = v[1];
+  Geom g = adaptive_geom(gx, gy, op);
+  parallel_tasks(g.planes(), 65536 / std::max<int64_t>(1, g.H * g.W + g.OH * g.OW), [&](int64_t b, int64_t e) {
+    Buffer<float> buf;
+    for (int64_t p = b; p < e; p++) {
+      const float* gp = plane_of<float>(gy, p);
+      GradPlane out = grad_plane(gx, p, buf);
+      float* d = out.get();
+      for (int64_t oh = 0; oh < g.OH; oh++) {
+        int64_t hs = ad_start(oh, g.H, g.OH), he = ad_end(oh, g.H, g.OH);
+        for (int64_t o = 0; o < g.OW; o++) {
+          int64_t ws = ad_start(o, g.W, g.OW), we = ad_end(o, g.W, g.OW);
+          float gv = gp[oh * gy.strides[2] + o * gy.strides[3]] / static_cast<float>((he - hs) * (we - ws));
+          for (int64_t h = hs; h < he; h++) add_const(d + h * g.W + ws, gv, we - ws);
+        }
+      }
+      out.finish();
+    }
+  });
+}
+TF_REGISTER_KERNEL("adaptiveAvgPool2dBackward", 1, 1, false, adaptive_avg_backward_kernel);
+
+// views: x -> values, indices (int32, maxPool2d's convention); backward is maxPool2dBackward.
+void adaptive_max_kernel(std::vector<View>& v, const Attrs&) {
+  const char* op = "adaptiveMaxPool2d";
+  const View &x = v[0], &y = v[1], &ix = v[2];
+  Geom g = adaptive_geom(x, y, op);
+  expect_shape(ix, g.N, g.C, g.OH, g.OW, DType::Int32, op, "indices");
+  for_row_blocks(g.planes(), g.OH, g.W * ((g.H + g.OH - 1) / g.OH + 1), [&](int64_t p, int64_t oh0, int64_t oh1, TaskBuffers& bufs) {
+    int64_t r0 = ad_start(oh0, g.H, g.OH), r1 = ad_end(oh1 - 1, g.H, g.OH);
+    InRows in = in_rows(x, p, r0, r1, bufs.in);
+    OutRows<float> yo = out_rows(y, p, bufs.out);
+    OutRows<int32_t> io = out_rows(ix, p, bufs.idx);
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+      int64_t hs = ad_start(oh, g.H, g.OH), he = ad_end(oh, g.H, g.OH);
+      float* yr = yo.row(oh);
+      int32_t* ir = io.row(oh);
+      for (int64_t o = 0; o < g.OW; o++) {
+        int64_t ws = ad_start(o, g.W, g.OW), we = ad_end(o, g.W, g.OW);
+        float m = kNegInf;
+        int32_t best = -1;
+        for (int64_t h = hs; h < he; h++) {
+          const float* r = in.row(h);
+          for (int64_t w = ws; w < we; w++) max_take(r[w], static_cast<int32_t>(h * g.W + w), m, best);
+        }
+        yr[o] = m;
+        ir[o] = best;
+      }
+      yo.commit(oh);
+      io.commit(oh);
+    }
+  });
+}
+TF_REGISTER_KERNEL("adaptiveMaxPool2d", 1, 2, false, adaptive_max_kernel);
+
+}  // namespace
+}  // namespace tf
