@@ -1,3 +1,5 @@
 // tf.F: the functional network API (torch.nn.functional): stateless ops on tensors, NCHW layout.
 export { relu, sigmoid, tanh } from './ops/elementwise';
 export { linear } from './ops/linalg';
+export { softmax, logSoftmax } from './ops/softmax';
+export { crossEntropy, nllLoss, mseLoss, binaryCrossEntropyWithLogits, binaryCrossEntropy } from './ops/loss';
