@@ -2,3 +2,5 @@
 export { relu, sigmoid, tanh } from './ops/elementwise';
 export { linear } from './ops/linalg';
 export { maxPool2d, avgPool2d, adaptiveAvgPool2d, adaptiveMaxPool2d } from './ops/pool';
+export { softmax, logSoftmax } from './ops/softmax';
+export { crossEntropy, nllLoss, mseLoss, binaryCrossEntropyWithLogits, binaryCrossEntropy } from './ops/loss';

@@ -12,6 +12,7 @@ import * as red from './ops/reduce';
 import * as mv from './ops/movement';
 import * as la from './ops/linalg';
 import * as ix from './ops/indexing';
+import * as sm from './ops/softmax';
 import * as ag from './autograd';
 
 export type Device = 'cpu' | 'cuda';
@@ -187,6 +188,8 @@ export class Tensor implements Disposable {
   min(dim?: number | number[], keepDim = false): Tensor { return red.min(this, dim, keepDim); }
   argmax(dim?: number, keepDim = false): Tensor { return red.argmax(this, dim, keepDim); }
   argmin(dim?: number, keepDim = false): Tensor { return red.argmin(this, dim, keepDim); }
+  softmax(dim: number): Tensor { return sm.softmax(this, dim); }
+  logSoftmax(dim: number): Tensor { return sm.logSoftmax(this, dim); }
 
   // ---- shape -----------------------------------------------------------------------------
   reshape(shape: number[]): Tensor { return mv.reshape(this, shape); }
