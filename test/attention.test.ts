@@ -80,9 +80,9 @@ function makeProblem(s: Spec, rng: Rng): Problem {
 function leafOf(r: RefTensor, layout: Layout, requiresGrad = false): tf.Tensor {
   let t: tf.Tensor;
   if (layout === 'bthd' && r.shape.length === 4) {
-    const base = fromRef(r).transpose(1, 2).contiguous();
+    const src = fromRef(r), bthd = src.transpose(1, 2), base = bthd.contiguous();
     t = base.transpose(1, 2);
-    base.dispose();
+    [src, bthd, base].forEach((x) => x.dispose());
   } else if (layout === 'transpose' || layout === 'step') {
     const base = fromRef(r);
     t = nonContiguous(base, layout);
@@ -173,12 +173,15 @@ describe('native forward vs the reference', () => {
   seeded('NaN propagates: a NaN in q poisons its row, a NaN in v every row that sees its key', (rng) => {
     const q = randn32([1, 1, 6, 4], rng), k = randn32([1, 1, 6, 4], rng), v = randn32([1, 1, 6, 4], rng);
     q.data[2 * 4 + 1] = NaN;   // query row 2
-    v.data[4 * 4 + 0] = NaN;   // key 4, first value column
+    v.data[4 * 4 + 0] = NaN;   // key 4, value column 0
     const y = toRef(tf.F.scaledDotProductAttention(fromRef(q), fromRef(k), fromRef(v), { isCausal: true }));
     for (let i = 0; i < 6; i++)
       for (let e = 0; e < 4; e++) {
-        const poisoned = i === 2 || (i >= 4 && e === 0);  // causal: rows >= 4 see key 4
-        expect(Number.isNaN(y.data[i * 4 + e])).toBe(poisoned);
+        const x = y.data[i * 4 + e];
+        // causal: rows >= 4 see key 4. Rows < 4 weigh it by 0, and 0 · NaN may or may not reach
+        // them (torch's math path: it does), so their column 0 is not checked.
+        if (i === 2 || (i >= 4 && e === 0)) expect(x).toBeNaN();
+        else if (e !== 0) expect(Number.isFinite(x)).toBe(true);
       }
   });
 });
@@ -295,7 +298,7 @@ describe('bad input', () => {
       ['causal 2', () => native.run('attention', [q, k, v, out, lse].map(view), { scale: 1, causal: 2 }), 'ERR_TF_ARGUMENT', /causal must be 0 or 1/],
       ['scale inf', () => native.run('attention', [q, k, v, out, lse].map(view), { scale: Infinity, causal: 0 }), 'ERR_TF_VALUE', /scale must be finite/],
       ['missing attr', () => native.run('attention', [q, k, v, out, lse].map(view), { scale: 1 }), 'ERR_TF_ARGUMENT', /causal/],
-      ['backward dq shape', () => native.run('attentionBackward', [q, k, v, out, lse, out, dk, dk, dv].map(view), attrs), 'ERR_TF_SHAPE', /dq has shape/],
+      ['backward dq shape', () => native.run('attentionBackward', [q, k, v, out, lse, out, tf.empty([2, 2, 6, 8]), dk, dv].map(view), attrs), 'ERR_TF_SHAPE', /dq has shape/],
       ['backward dOut shape', () => native.run('attentionBackward', [q, k, v, out, lse, lse, dq, dk, dv].map(view), attrs), 'ERR_TF_SHAPE', /dOut has shape/],
       ['backward lse shape', () => native.run('attentionBackwardMasked', [q, k, v, mask, out, out, out, dq, dk, dv].map(view), attrs), 'ERR_TF_SHAPE', /lse has shape/],
     ])('%s', (_name, fn, code, msg) => {
@@ -315,8 +318,8 @@ describe('resources', () => {
         const y = tf.F.scaledDotProductAttention(leaves[0], leaves[1].expand([2, 2, 40, 8]), leaves[2], p.tfOpts());
         y.sum().backward();
       });
-      tf.scope(() => tf.F.scaledDotProductAttention(leaves[0], leaves[1], leaves[2], { isCausal: true }));  // forward only, with grad
-      tf.noGrad(() => tf.scope(() => tf.F.scaledDotProductAttention(leaves[0], leaves[1], leaves[2])));
+      tf.scope(() => { tf.F.scaledDotProductAttention(leaves[0], leaves[1], leaves[2], { isCausal: true }); });  // forward only, with grad
+      tf.noGrad(() => tf.scope(() => { tf.F.scaledDotProductAttention(leaves[0], leaves[1], leaves[2]); }));
       leaves.forEach((t) => { t.grad?.dispose(); t.dispose(); });
     });
   });
@@ -337,16 +340,18 @@ describe('resources', () => {
   }));
 
   test('the backward holds O(T·D) scratch, not O(T²)', () => tf.scope(() => {
-    const T = 1024, H = 2, D = 64;
-    const [q, k, v] = [0, 1, 2].map(() => tf.randn([1, H, T, D], { requiresGrad: true }));
+    const T = 2048, D = 32;
+    const [q, k, v] = [0, 1, 2].map(() => tf.randn([1, 1, T, D], { requiresGrad: true }));
     const y = tf.F.scaledDotProductAttention(q, k, v);
-    const g = tf.randn([1, H, T, D]);
+    const g = tf.randn([1, 1, T, D]);
     tf.resetPeakMemory();
     const before = tf.memory().native;
     y.backward(g);
     const growth = tf.memory().native.peakBytes - before.bytes - before.scratchBytes;
-    const grads = 3 * H * T * D * 4;
-    expect(growth - grads).toBeLessThan(T * T * 4 / 2);
+    // the gradients, the engine's copy of g, and per thread Q·scale, dO and dQ (T × D each)
+    const expected = (3 * T * D + T * D + 3 * T * D * tf.getNumThreads()) * 4;
+    expect(growth).toBeLessThan(expected + (1 << 20));
+    expect(growth).toBeLessThan(T * T * 4 / 4);
   }));
 });
 
