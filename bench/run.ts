@@ -9,6 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '../ts';
 import { measurePeak, packageRoot } from '../ts/native';
+import { attentionBackward, attentionForward } from '../ts/ops/attention';
 
 type Tensor = tf.Tensor;
 
@@ -254,6 +255,107 @@ function transposeCase(rows: number, cols: number): Case {
   };
 }
 
+/**
+ * Fused attention, q/k/v [B, H, T, D] (D = Dv). FLOPs: the forward does two T×T×D products per
+ * head (S = Q·Kᵀ, O = P·V): 4·B·H·T²·D; causal attention needs only the lower triangle, counted
+ * as half of that. The backward does five (S again, dV = Pᵀ·dO, dP = dO·Vᵀ, dQ = dS·K,
+ * dK = dSᵀ·Q): 2.5× the forward's count, the usual convention. The backward case times the
+ * backward kernel alone, from a saved forward (its output and log-sum-exp).
+ */
+function attentionCase(b: number, h: number, t: number, d: number, o: { causal?: boolean; backward?: boolean } = {}): Case {
+  const causal = o.causal ?? false;
+  return {
+    op: `attention ${o.backward ? 'bwd' : 'fwd'}${causal ? ' causal' : ''}`,
+    shape: `B${b} H${h} T${t} D${d}`,
+    make() {
+      const [q, k, v] = [0, 1, 2].map(() => tf.randn([b, h, t, d]));
+      const scale = 1 / Math.sqrt(d);
+      const fwdFlops = (causal ? 2 : 4) * b * h * t * t * d;
+      // float64 P (softmax) and, given an upstream g, dS for one head
+      const head = (bh: number, g?: Float32Array) => {
+        const Q = q.dataSync(), K = k.dataSync(), V = v.dataSync(), base = bh * t * d;
+        const P = new Float64Array(t * t), dS = new Float64Array(t * t);
+        for (let i = 0; i < t; i++) {
+          const row = P.subarray(i * t, (i + 1) * t);
+          let max = -Infinity;
+          for (let j = 0; j < t; j++) {
+            let s = 0;
+            for (let e = 0; e < d; e++) s += Q[base + i * d + e] * K[base + j * d + e];
+            row[j] = causal && j > i ? -Infinity : s * scale;
+            max = Math.max(max, row[j]);
+          }
+          let sum = 0;
+          for (let j = 0; j < t; j++) sum += (row[j] = Math.exp(row[j] - max));
+          for (let j = 0; j < t; j++) row[j] /= sum;
+          if (!g) continue;
+          const dP = new Float64Array(t);
+          let di = 0;
+          for (let j = 0; j < t; j++) {
+            for (let e = 0; e < d; e++) dP[j] += g[base + i * d + e] * V[base + j * d + e];
+            di += row[j] * dP[j];
+          }
+          for (let j = 0; j < t; j++) dS[i * t + j] = row[j] * (dP[j] - di);
+        }
+        return { P, dS, base };
+      };
+      const heads = [0, b * h - 1];
+      const tol = (want: number, mag: number) => 2e-5 * mag + 1e-5 + 1e-5 * Math.abs(want);
+      if (!o.backward)
+        return {
+          flops: fwdFlops,
+          run: () => tf.F.scaledDotProductAttention(q, k, v, { isCausal: causal }),
+          check(out: Tensor) {
+            const Y = out.dataSync(), V = v.dataSync();
+            for (const bh of heads) {
+              const { P, base } = head(bh);
+              for (const p of samplePositions(t * d, 32)) {
+                const i = Math.floor(p / d), e = p % d;
+                let want = 0, mag = 0;
+                for (let j = 0; j < t; j++) {
+                  want += P[i * t + j] * V[base + j * d + e];
+                  mag += P[i * t + j] * Math.abs(V[base + j * d + e]);
+                }
+                const err = close(Y[base + p], want, tol(want, mag), `out[${bh}][${i}][${e}]`);
+                if (err) return err;
+              }
+            }
+            return null;
+          },
+        };
+      const g = tf.randn([b, h, t, d]);
+      const [out, lse] = attentionForward(q, k, v, { isCausal: causal });
+      return {
+        flops: 2.5 * fwdFlops,
+        run: () => attentionBackward(q, k, v, null, out, lse, g, { scale, causal: causal ? 1 : 0 }),
+        check(grads: Tensor[]) {
+          const [DQ, DK, DV] = grads.map((x) => x.dataSync());
+          const Q = q.dataSync(), K = k.dataSync(), G = g.dataSync() as Float32Array;
+          for (const bh of heads) {
+            const { P, dS, base } = head(bh, G);
+            for (const p of samplePositions(t * d, 16)) {
+              const r = Math.floor(p / d), e = p % d;
+              let wq = 0, wk = 0, wv = 0, mq = 0, mk = 0, mv = 0;
+              for (let x = 0; x < t; x++) {
+                wq += dS[r * t + x] * K[base + x * d + e] * scale;  // dQ[r] = scale Σ_j dS[r][j] k[j]
+                mq += Math.abs(dS[r * t + x] * K[base + x * d + e] * scale);
+                wk += dS[x * t + r] * Q[base + x * d + e] * scale;  // dK[r] = scale Σ_i dS[i][r] q[i]
+                mk += Math.abs(dS[x * t + r] * Q[base + x * d + e] * scale);
+                wv += P[x * t + r] * G[base + x * d + e];           // dV[r] = Σ_i P[i][r] g[i]
+                mv += Math.abs(P[x * t + r] * G[base + x * d + e]);
+              }
+              const err = close(DQ[base + p], wq, tol(wq, mq), `dq[${bh}][${r}][${e}]`) ??
+                close(DK[base + p], wk, tol(wk, mk), `dk[${bh}][${r}][${e}]`) ??
+                close(DV[base + p], wv, tol(wv, mv), `dv[${bh}][${r}][${e}]`);
+              if (err) return err;
+            }
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
 /** The suite. Quick mode keeps every kind of case but shrinks the shapes: a smoke test. */
 export function benchCases(quick = false): Case[] {
   if (quick)
@@ -268,6 +370,10 @@ export function benchCases(quick = false): Case[] {
       sumAllCase(1 << 18),
       sumDim0Case(256, 128),
       transposeCase(256, 256),
+      attentionCase(2, 2, 64, 32),
+      attentionCase(2, 2, 64, 32, { causal: true }),
+      attentionCase(2, 2, 64, 32, { backward: true }),
+      attentionCase(2, 2, 64, 32, { causal: true, backward: true }),
     ];
   return [
     matmulCase(512, 512, 512),
@@ -284,6 +390,10 @@ export function benchCases(quick = false): Case[] {
     sumAllCase(1 << 25),
     sumDim0Case(8192, 4096),
     transposeCase(4096, 4096),
+    attentionCase(8, 8, 256, 64),
+    attentionCase(8, 8, 256, 64, { causal: true }),
+    attentionCase(8, 8, 256, 64, { backward: true }),
+    attentionCase(8, 8, 256, 64, { causal: true, backward: true }),
   ];
 }
 

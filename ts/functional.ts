@@ -6,3 +6,4 @@ export { softmax, logSoftmax } from './ops/softmax';
 export { crossEntropy, nllLoss, mseLoss, binaryCrossEntropyWithLogits, binaryCrossEntropy } from './ops/loss';
 export { layerNorm, batchNorm, batchNorm2d, dropout, embedding } from './ops/norm';
 export type { BatchNormOptions } from './ops/norm';
+export { scaledDotProductAttention, type AttentionOptions } from './ops/attention';

@@ -1,0 +1,250 @@
+// Fused scaled dot-product attention (flash-attention style), forward and backward.
+//
+//   attention[Masked]          q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv] (, mask [..., Tq, Tk])
+//                              -> out [..., Tq, Dv], lse [..., Tq]
+//   attentionBackward[Masked]  q, k, v (, mask), out, lse, dOut -> dq, dk, dv
+// attrs: scale (number), causal (0 | 1; torch's top-left aligned tril, never with a mask).
+// The mask is bool (false = may not attend) or float (added to the scores). Leading dims arrive
+// already broadcast to one shape (stride 0 where a tensor repeats); every input may have any
+// strides, outputs are contiguous.
+//
+// Forward: one task per (batch entry, block of kBlockQ queries). It walks key blocks of
+// kBlockK keys, computes the score tile S = (Q·scale)·Kᵀ, masks it, and keeps a running max and
+// sum per query row (online softmax), rescaling the output accumulator when the max grows; the
+// Tq × Tk matrix never exists. Causal attention skips the key blocks above the diagonal. It
+// saves lse = max + log(sum) per row for the backward pass.
+// Backward: one task per batch entry (no two threads write the same gradient): key blocks
+// outer, query blocks inner; P is recomputed from Q, K and lse, then Di = rowsum(dO ∘ O),
+// dP = dO·Vᵀ, dS = P ∘ (dP - Di), dQ += dS·K·scale, dK += dSᵀ·Q·scale, dV += Pᵀ·dO.
+// Fully masked rows give output 0 and gradient 0 (as flash kernels do; the plain softmax
+// formula would give NaN).
+//
+// Memory: forward scratch is O(block²) tiles per thread; backward adds O(T·D) per thread
+// (Q·scale, dO and the dQ accumulator of one batch entry).
+//
+// Variants: attention_impl.h is compiled three times with GCC vector extensions: AVX-512
+// (16-wide, 6×4-vector register tile), AVX2+FMA (8-wide, 6×2) and a baseline (4-wide SSE2 or
+// NEON, 4×2). The choice follows the GEMM's (matmul_isa(), capped by TENSORFORGE_ISA).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/memory.h"
+#include "core/registry.h"
+#include "core/threadpool.h"
+#include "cpu/matmul.h"
+
+namespace tf {
+namespace {
+
+constexpr int64_t kBlockQ = 64, kBlockK = 64;
+
+enum class MaskKind { None, Bool, Float };
+
+// One operand's matrices: batch entry b's matrix starts at base + off[b]; element (i, j) at
+// i*rs + j*cs.
+struct Operand {
+  const float* base = nullptr;
+  std::vector<int64_t> off;
+  int64_t rs = 0, cs = 0;
+  const float* at(int64_t b) const { return base + off[b]; }
+};
+
+struct AttnArgs {
+  int64_t batch = 0, Tq = 0, Tk = 0, D = 0, Dv = 0;
+  float scale = 1;
+  bool causal = false;
+  Operand q, k, v, o, lse_in, dout;  // o, lse_in, dout: backward only
+  MaskKind mask_kind = MaskKind::None;
+  const void* mask = nullptr;
+  std::vector<int64_t> mask_off;
+  int64_t mask_rs = 0, mask_cs = 0;
+  float *out = nullptr, *lse = nullptr;             // forward outputs
+  float *dq = nullptr, *dk = nullptr, *dv = nullptr;  // backward outputs
+};
+
+}  // namespace
+
+#if defined(__x86_64__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,fma")
+namespace attn_avx512 {
+constexpr int W = 16, R = 6, NV = 4;
+#include "cpu/attention_impl.h"
+}  // namespace attn_avx512
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace attn_avx2 {
+constexpr int W = 8, R = 6, NV = 2;
+#include "cpu/attention_impl.h"
+}  // namespace attn_avx2
+#pragma GCC pop_options
+#define TF_ATTN_X86 1
+#endif
+
+namespace attn_base {
+constexpr int W = 4, R = 4, NV = 2;
+#include "cpu/attention_impl.h"
+}  // namespace attn_base
+
+namespace {
+
+using TaskFn = void (*)(const AttnArgs&, int64_t, int64_t);
+struct Variant {
+  TaskFn forward, backward;
+};
+
+const Variant& variant() {
+  static const Variant v = [] {
+#ifdef TF_ATTN_X86
+    const std::string isa = matmul_isa();
+    if (isa == "avx512") return Variant{attn_avx512::forward, attn_avx512::backward};
+    if (isa == "avx2") return Variant{attn_avx2::forward, attn_avx2::backward};
+#endif
+    return Variant{attn_base::forward, attn_base::backward};
+  }();
+  return v;
+}
+
+// Per-batch-entry element offsets of a view whose first nlead dims are the batch dims.
+std::vector<int64_t> batch_offsets(const View& v, int nlead, int64_t batch) {
+  std::vector<int64_t> off(static_cast<size_t>(batch));
+  int64_t idx[kMaxDims] = {};
+  for (int64_t i = 0; i < batch; i++) {
+    int64_t o = 0;
+    for (int d = 0; d < nlead; d++) o += idx[d] * v.strides[d];
+    off[i] = o;
+    for (int d = nlead - 1; d >= 0; d--) {
+      if (++idx[d] < v.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return off;
+}
+
+Operand operand(const View& v, int nlead, int64_t batch) {
+  Operand o;
+  o.base = v.ptr<float>();
+  o.off = batch_offsets(v, nlead, batch);
+  o.rs = v.strides[nlead];
+  o.cs = v.ndim > nlead + 1 ? v.strides[nlead + 1] : 0;
+  return o;
+}
+
+// Checks that v is [lead..., rows(, cols)] with the lead dims of `ref`.
+void expect_matrix(const View& v, const View& ref, int nlead, int64_t rows, int64_t cols, const char* op,
+                   const char* what, const char* expected) {
+  bool ok = v.ndim == nlead + (cols < 0 ? 1 : 2) && v.shape[nlead] == rows && (cols < 0 || v.shape[nlead + 1] == cols);
+  for (int d = 0; ok && d < nlead; d++) ok = v.shape[d] == ref.shape[d];
+  if (!ok)
+    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " has shape " + shape_str(v) + ", expected " +
+                                      expected + " with q's leading dims (q is " + shape_str(ref) + ")");
+}
+
+// Validates every view and attr, and gathers the arguments both directions share.
+AttnArgs parse(std::vector<View>& views, const Attrs& attrs, bool masked, bool backward) {
+  const char* op = backward ? (masked ? "attentionBackwardMasked" : "attentionBackward")
+                            : (masked ? "attentionMasked" : "attention");
+  const View &q = views[0], &k = views[1], &v = views[2];
+  for (const View* x : {&q, &k, &v}) expect_float(*x, op, "q, k and v");
+  if (q.ndim < 2)
+    throw Error(ErrorKind::Shape, std::string(op) + ": q must have at least 2 dims [..., Tq, D], got " + shape_str(q));
+  const int nlead = q.ndim - 2;
+  AttnArgs p;
+  p.Tq = q.shape[nlead];
+  p.D = q.shape[nlead + 1];
+  p.Tk = k.shape[nlead < k.ndim ? nlead : 0];
+  expect_matrix(k, q, nlead, p.Tk, p.D, op, "k", "[..., Tk, D]");
+  p.Dv = v.ndim == q.ndim ? v.shape[nlead + 1] : 0;
+  expect_matrix(v, q, nlead, p.Tk, p.Dv, op, "v", "[..., Tk, Dv]");
+  p.batch = 1;
+  for (int d = 0; d < nlead; d++) p.batch *= q.shape[d];
+
+  const double scale = attrs.number("scale");
+  if (!std::isfinite(scale))
+    throw Error(ErrorKind::Value, std::string(op) + ": scale must be finite, got " + std::to_string(scale));
+  p.scale = static_cast<float>(scale);
+  const int64_t causal = attrs.integer("causal");
+  if (causal != 0 && causal != 1)
+    throw Error(ErrorKind::Argument, std::string(op) + ": causal must be 0 or 1, got " + std::to_string(causal));
+  p.causal = causal == 1;
+  if (p.causal && masked)
+    throw Error(ErrorKind::Argument, std::string(op) + ": a mask and causal=1 cannot be combined");
+
+  size_t next = 3;
+  if (masked) {
+    const View& m = views[next++];
+    if (m.dtype == DType::Bool)
+      p.mask_kind = MaskKind::Bool;
+    else if (m.dtype == DType::Float32)
+      p.mask_kind = MaskKind::Float;
+    else
+      throw Error(ErrorKind::DType, std::string(op) + ": mask must be bool or float32, got " + dtype_name(m.dtype));
+    expect_matrix(m, q, nlead, p.Tq, p.Tk, op, "mask", "[..., Tq, Tk]");
+    p.mask = m.data;
+    p.mask_off = batch_offsets(m, nlead, p.batch);
+    p.mask_rs = m.strides[nlead];
+    p.mask_cs = m.strides[nlead + 1];
+  }
+  p.q = operand(q, nlead, p.batch);
+  p.k = operand(k, nlead, p.batch);
+  p.v = operand(v, nlead, p.batch);
+
+  auto output = [&](const View& x, int64_t rows, int64_t cols, const char* what, const char* expected) {
+    expect_float(x, op, what);
+    expect_matrix(x, q, nlead, rows, cols, op, what, expected);
+    if (!x.contiguous()) throw Error(ErrorKind::Argument, std::string(op) + ": " + what + " must be contiguous");
+    return x.ptr<float>();
+  };
+  if (!backward) {
+    p.out = output(views[next], p.Tq, p.Dv, "out", "[..., Tq, Dv]");
+    p.lse = output(views[next + 1], p.Tq, -1, "lse", "[..., Tq]");
+  } else {
+    const View &o = views[next], &lse = views[next + 1], &dout = views[next + 2];
+    for (const View* x : {&o, &lse, &dout}) expect_float(*x, op, "out, lse and dOut");
+    expect_matrix(o, q, nlead, p.Tq, p.Dv, op, "out", "[..., Tq, Dv]");
+    expect_matrix(lse, q, nlead, p.Tq, -1, op, "lse", "[..., Tq]");
+    expect_matrix(dout, q, nlead, p.Tq, p.Dv, op, "dOut", "[..., Tq, Dv]");
+    p.o = operand(o, nlead, p.batch);
+    p.lse_in = operand(lse, nlead, p.batch);
+    p.dout = operand(dout, nlead, p.batch);
+    p.dq = output(views[next + 3], p.Tq, p.D, "dq", "[..., Tq, D]");
+    p.dk = output(views[next + 4], p.Tk, p.D, "dk", "[..., Tk, D]");
+    p.dv = output(views[next + 5], p.Tk, p.Dv, "dv", "[..., Tk, Dv]");
+  }
+  return p;
+}
+
+void forward_kernel(std::vector<View>& views, const Attrs& attrs, bool masked) {
+  const AttnArgs p = parse(views, attrs, masked, false);
+  const int64_t tasks = p.batch * ((p.Tq + kBlockQ - 1) / kBlockQ);
+  const TaskFn fn = variant().forward;
+  parallel_for(tasks, 1, [&](int64_t b, int64_t e) { fn(p, b, e); });
+}
+
+void backward_kernel(std::vector<View>& views, const Attrs& attrs, bool masked) {
+  const AttnArgs p = parse(views, attrs, masked, true);
+  if (p.Tq == 0 || p.Tk == 0) {  // no scores: every gradient is 0
+    std::fill(p.dq, p.dq + p.batch * p.Tq * p.D, 0.f);
+    std::fill(p.dk, p.dk + p.batch * p.Tk * p.D, 0.f);
+    std::fill(p.dv, p.dv + p.batch * p.Tk * p.Dv, 0.f);
+    return;
+  }
+  const TaskFn fn = variant().backward;
+  parallel_for(p.batch, 1, [&](int64_t b, int64_t e) { fn(p, b, e); });
+}
+
+TF_REGISTER_KERNEL("attention", 3, 2, false, [](std::vector<View>& v, const Attrs& a) { forward_kernel(v, a, false); });
+TF_REGISTER_KERNEL("attentionMasked", 4, 2, false,
+                   [](std::vector<View>& v, const Attrs& a) { forward_kernel(v, a, true); });
+TF_REGISTER_KERNEL("attentionBackward", 6, 3, false,
+                   [](std::vector<View>& v, const Attrs& a) { backward_kernel(v, a, false); });
+TF_REGISTER_KERNEL("attentionBackwardMasked", 7, 3, false,
+                   [](std::vector<View>& v, const Attrs& a) { backward_kernel(v, a, true); });
+
+}  // namespace
+}  // namespace tf

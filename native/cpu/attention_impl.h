@@ -1,0 +1,282 @@
+// The body of the fused attention kernels, compiled once per ISA: attention.cpp includes this
+// file three times, inside a namespace and a `#pragma GCC target` region, after defining
+//   W   floats per vector (16 AVX-512, 8 AVX2, 4 baseline SSE2 / NEON),
+//   R   rows and NV vectors of the register-blocked tile product (R·NV accumulators).
+// The code is written with GCC vector extensions, so one source gives every variant.
+// No #include here: everything it needs is included by attention.cpp before the namespaces.
+
+typedef float vf __attribute__((vector_size(4 * W)));
+typedef int32_t vi __attribute__((vector_size(4 * W)));
+typedef uint32_t vu __attribute__((vector_size(4 * W)));
+
+static inline vf load(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+static inline vf splat(float s) { return vf{} + s; }
+static inline int64_t padded(int64_t n) { return (n + W - 1) / W * W; }
+
+// exp for the softmax: Cody-Waite reduction x = n·ln2 + r (|r| <= ln2/2) and a degree-6 Taylor
+// polynomial (error ~2 ulp). x below the float range (and -inf, i.e. masked scores) gives 0;
+// NaN stays NaN. The rounding trick (t + 1.5·2^23 - 1.5·2^23) needs |t| < 2^22, which the
+// clamp guarantees.
+static inline vf vexp(vf x) {
+  const vi underflow = x < splat(-87.33654f);
+  vf xc = x > splat(88.0f) ? splat(88.0f) : x;
+  xc = xc < splat(-87.33654f) ? splat(-87.33654f) : xc;
+  const vf n = (xc * 1.44269504f + 12582912.0f) - 12582912.0f;
+  vf r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  vf p = splat(1.0f / 720);
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const vu bits = ((vu)__builtin_convertvector(n, vi) + 127u) << 23;
+  const vf res = p * (vf)bits;
+  return underflow ? splat(0.0f) : res;
+}
+
+// NaN-propagating max (a NaN score must not be mistaken for a masked one).
+static inline float nanmax(float a, float b) { return (b > a || b != b) ? b : a; }
+
+static inline float row_max(const float* s, int64_t n) {
+  vf m = splat(-INFINITY);
+  for (int64_t j = 0; j < n; j += W) {
+    const vf x = load(s + j);
+    m = (x > m) | (x != x) ? x : m;
+  }
+  float r = -INFINITY;
+  for (int l = 0; l < W; l++) r = nanmax(r, m[l]);
+  return r;
+}
+
+// s[j] = exp(s[j] - shift) over a padded row; returns the sum.
+static inline float exp_row(float* s, int64_t n, float shift) {
+  vf sum{};
+  const vf sh = splat(shift);
+  for (int64_t j = 0; j < n; j += W) {
+    const vf p = vexp(load(s + j) - sh);
+    store(s + j, p);
+    sum += p;
+  }
+  float r = 0;
+  for (int l = 0; l < W; l++) r += sum[l];
+  return r;
+}
+
+static inline void scale_row(float* x, int64_t n, float a) {
+  for (int64_t j = 0; j < n; j += W) store(x + j, load(x + j) * a);
+}
+
+// C rows [0, RR) × NV vectors (+)= Σ_k A(r, k) · B[k][·]: A(r, k) at a[r·rsa + k·csa], B rows
+// ldb apart. The accumulators stay in registers for the whole k loop.
+template <int RR, int NVV>
+static inline void micro(int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
+                         float* c, int64_t ldc, bool zero) {
+  vf acc[RR][NVV];
+#pragma GCC unroll 16
+  for (int r = 0; r < RR; r++)
+#pragma GCC unroll 8
+    for (int v = 0; v < NVV; v++) acc[r][v] = zero ? vf{} : load(c + r * ldc + v * W);
+  for (int64_t k = 0; k < K; k++) {
+    vf bv[NVV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NVV; v++) bv[v] = load(b + k * ldb + v * W);
+#pragma GCC unroll 16
+    for (int r = 0; r < RR; r++) {
+      const float ar = a[r * rsa + k * csa];
+#pragma GCC unroll 8
+      for (int v = 0; v < NVV; v++) acc[r][v] += ar * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < RR; r++)
+#pragma GCC unroll 8
+    for (int v = 0; v < NVV; v++) store(c + r * ldc + v * W, acc[r][v]);
+}
+
+template <int RR, int NVV>
+static inline void micro_edge(int rr, int nv, int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b,
+                              int64_t ldb, float* c, int64_t ldc, bool zero) {
+  if constexpr (RR > 1)
+    if (rr < RR) return micro_edge<RR - 1, NVV>(rr, nv, K, a, rsa, csa, b, ldb, c, ldc, zero);
+  if constexpr (NVV > 1)
+    if (nv < NVV) return micro_edge<RR, NVV - 1>(rr, nv, K, a, rsa, csa, b, ldb, c, ldc, zero);
+  micro<RR, NVV>(K, a, rsa, csa, b, ldb, c, ldc, zero);
+}
+
+// C (M × N, N a multiple of W) (+)= A (M × K, any strides) · B (K × N, rows ldb apart), for
+// the small block products of attention: every operand is a tile already in L1/L2, so there is
+// no packing beyond the tiles themselves. Column panels outer, so a B panel is reused by every
+// row group.
+static void gemm_tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b,
+                      int64_t ldb, float* c, int64_t ldc, bool zero) {
+  for (int64_t j = 0; j < N; j += NV * W) {
+    const int nv = static_cast<int>(std::min<int64_t>(NV, (N - j) / W));
+    for (int64_t i = 0; i < M; i += R) {
+      const int rr = static_cast<int>(std::min<int64_t>(R, M - i));
+      if (rr == R && nv == NV)
+        micro<R, NV>(K, a + i * rsa, rsa, csa, b + j, ldb, c + i * ldc + j, ldc, zero);
+      else
+        micro_edge<R, NV>(rr, nv, K, a + i * rsa, rsa, csa, b + j, ldb, c + i * ldc + j, ldc, zero);
+    }
+  }
+}
+
+// rows × cols of a strided matrix into a dense tile (ld floats a row), times `mul`, the columns
+// in [cols, ld) zeroed. Transposing packs (kt, vt) go through pack_t.
+static void pack(const float* src, int64_t rs, int64_t cs, int64_t rows, int64_t cols, float mul, float* dst,
+                 int64_t ld) {
+  for (int64_t i = 0; i < rows; i++) {
+    const float* s = src + i * rs;
+    float* d = dst + i * ld;
+    if (cs == 1)
+      for (int64_t j = 0; j < cols; j++) d[j] = s[j] * mul;
+    else
+      for (int64_t j = 0; j < cols; j++) d[j] = s[j * cs] * mul;
+    for (int64_t j = cols; j < ld; j++) d[j] = 0.f;
+  }
+}
+// dst[c][r] = src(r, c) for r < rows (columns of dst beyond rows, up to ld, zeroed).
+static void pack_t(const float* src, int64_t rs, int64_t cs, int64_t rows, int64_t cols, float* dst, int64_t ld) {
+  for (int64_t c = 0; c < cols; c++) {
+    const float* s = src + c * cs;
+    float* d = dst + c * ld;
+    for (int64_t r = 0; r < rows; r++) d[r] = s[r * rs];
+    for (int64_t r = rows; r < ld; r++) d[r] = 0.f;
+  }
+}
+
+// Scores of one (query block × key block) tile, masked: entries a query may not attend
+// (causal, a false bool mask, key padding of the tile) become -inf; a float mask is added.
+static void mask_scores(const AttnArgs& p, int64_t b, int64_t q0, int64_t nq, int64_t k0, int64_t nk, float* s,
+                        int64_t ld) {
+  for (int64_t i = 0; i < nq; i++) {
+    float* row = s + i * ld;
+    const int64_t limit = p.causal ? std::min(nk, std::max<int64_t>(0, q0 + i - k0 + 1)) : nk;
+    for (int64_t j = limit; j < ld; j++) row[j] = -INFINITY;
+    if (p.mask_kind == MaskKind::Bool) {
+      const uint8_t* m = static_cast<const uint8_t*>(p.mask) + p.mask_off[b] + (q0 + i) * p.mask_rs + k0 * p.mask_cs;
+      for (int64_t j = 0; j < limit; j++)
+        if (!m[j * p.mask_cs]) row[j] = -INFINITY;
+    } else if (p.mask_kind == MaskKind::Float) {
+      const float* m = static_cast<const float*>(p.mask) + p.mask_off[b] + (q0 + i) * p.mask_rs + k0 * p.mask_cs;
+      for (int64_t j = 0; j < limit; j++) row[j] += m[j * p.mask_cs];
+    }
+  }
+}
+
+// Forward for tasks [t0, t1) of (batch × query block): online softmax over key blocks.
+static void forward(const AttnArgs& p, int64_t t0, int64_t t1) {
+  const int64_t D = p.D, Dv = p.Dv, DvP = padded(Dv), BKP = padded(kBlockK);
+  Scratch<float> qs(kBlockQ * std::max<int64_t>(D, 1)), kt(std::max<int64_t>(D, 1) * BKP), vb(kBlockK * DvP + W),
+      s(kBlockQ * BKP), acc(kBlockQ * DvP + W), m(kBlockQ), l(kBlockQ);
+  const int64_t nqb = (p.Tq + kBlockQ - 1) / kBlockQ;
+  for (int64_t t = t0; t < t1; t++) {
+    const int64_t b = t / nqb, q0 = t % nqb * kBlockQ, nq = std::min(kBlockQ, p.Tq - q0);
+    pack(p.q.at(b) + q0 * p.q.rs, p.q.rs, p.q.cs, nq, D, p.scale, qs.get(), D);
+    std::fill(acc.get(), acc.get() + nq * DvP, 0.f);
+    std::fill(m.get(), m.get() + nq, -INFINITY);
+    std::fill(l.get(), l.get() + nq, 0.f);
+    // causal (top-left aligned): row i sees keys j <= i, so later key blocks are skipped
+    const int64_t key_end = p.causal ? std::min(p.Tk, q0 + nq) : p.Tk;
+    for (int64_t k0 = 0; k0 < key_end; k0 += kBlockK) {
+      const int64_t nk = std::min(kBlockK, key_end - k0);
+      pack_t(p.k.at(b) + k0 * p.k.rs, p.k.rs, p.k.cs, nk, D, kt.get(), BKP);
+      pack(p.v.at(b) + k0 * p.v.rs, p.v.rs, p.v.cs, nk, Dv, 1.f, vb.get(), DvP);
+      gemm_tile(nq, BKP, D, qs.get(), D, 1, kt.get(), BKP, s.get(), BKP, true);
+      mask_scores(p, b, q0, nq, k0, nk, s.get(), BKP);
+      for (int64_t i = 0; i < nq; i++) {
+        float* row = s.get() + i * BKP;
+        const float m_new = nanmax(m[i], row_max(row, BKP));
+        if (m_new == -INFINITY) {  // nothing visible yet in this row: contributes nothing
+          std::fill(row, row + BKP, 0.f);
+          continue;
+        }
+        const float alpha = std::exp(m[i] - m_new);  // 0 on the first visible block
+        l[i] = l[i] * alpha + exp_row(row, BKP, m_new);
+        m[i] = m_new;
+        if (alpha != 1.f) scale_row(acc.get() + i * DvP, DvP, alpha);
+      }
+      gemm_tile(nq, DvP, nk, s.get(), BKP, 1, vb.get(), DvP, acc.get(), DvP, false);
+    }
+    float* out = p.out + (b * p.Tq + q0) * Dv;
+    float* lse = p.lse + b * p.Tq + q0;
+    for (int64_t i = 0; i < nq; i++) {
+      // A fully masked row outputs 0 and stores lse = +inf, so the backward pass recomputes
+      // P = exp(s - lse) = 0 for it without a special case.
+      const bool none = m[i] == -INFINITY;
+      const float inv = none ? 0.f : 1.f / l[i];
+      for (int64_t e = 0; e < Dv; e++) out[i * Dv + e] = acc[i * DvP + e] * inv;
+      lse[i] = none ? INFINITY : m[i] + std::log(l[i]);
+    }
+  }
+}
+
+// Backward for batch entries [b0, b1): key blocks outer (their dK, dV tiles accumulate over
+// every query block), query blocks inner; dQ accumulates in a per-thread [Tq × D] buffer.
+// P is recomputed from Q, K and the saved log-sum-exp.
+static void backward(const AttnArgs& p, int64_t b0, int64_t b1) {
+  const int64_t Tq = p.Tq, Tk = p.Tk, D = p.D, Dv = p.Dv, DP = padded(D), DvP = padded(Dv), BKP = padded(kBlockK);
+  // Whole-sequence buffers (O(T·D), never O(T²)): Q·scale and dO once per batch entry instead
+  // of once per key block.
+  Scratch<float> qs(Tq * DP + W), dO(Tq * DvP + W), dq(Tq * DP + W), di(Tq + 1), lse(Tq + 1);
+  Scratch<float> kt(std::max<int64_t>(D, 1) * BKP), kp(kBlockK * DP + W), vt(std::max<int64_t>(Dv, 1) * BKP),
+      s(kBlockQ * BKP), dp(kBlockQ * BKP), dk(kBlockK * DP + W), dv(kBlockK * DvP + W);
+  for (int64_t b = b0; b < b1; b++) {
+    pack(p.q.at(b), p.q.rs, p.q.cs, Tq, D, p.scale, qs.get(), DP);
+    pack(p.dout.at(b), p.dout.rs, p.dout.cs, Tq, Dv, 1.f, dO.get(), DvP);
+    std::fill(dq.get(), dq.get() + Tq * DP, 0.f);
+    for (int64_t i = 0; i < Tq; i++) {
+      // Di = rowsum(dO ∘ O): the softmax Jacobian's correction term, in double (a long sum)
+      const float* o = p.o.at(b) + i * p.o.rs;
+      double sum = 0;
+      for (int64_t e = 0; e < Dv; e++) sum += static_cast<double>(dO[i * DvP + e]) * o[e * p.o.cs];
+      di[i] = static_cast<float>(sum);
+      lse[i] = p.lse_in.at(b)[i * p.lse_in.rs];
+    }
+    for (int64_t k0 = 0; k0 < Tk; k0 += kBlockK) {
+      const int64_t nk = std::min(kBlockK, Tk - k0);
+      const float* kb = p.k.at(b) + k0 * p.k.rs;
+      pack_t(kb, p.k.rs, p.k.cs, nk, D, kt.get(), BKP);
+      pack(kb, p.k.rs, p.k.cs, nk, D, 1.f, kp.get(), DP);
+      pack_t(p.v.at(b) + k0 * p.v.rs, p.v.rs, p.v.cs, nk, Dv, vt.get(), BKP);
+      std::fill(dk.get(), dk.get() + nk * DP, 0.f);
+      std::fill(dv.get(), dv.get() + nk * DvP, 0.f);
+      // causal: queries before k0 see none of these keys
+      for (int64_t q0 = p.causal ? k0 : 0; q0 < Tq; q0 += kBlockQ) {
+        const int64_t nq = std::min(kBlockQ, Tq - q0);
+        gemm_tile(nq, BKP, D, qs.get() + q0 * DP, DP, 1, kt.get(), BKP, s.get(), BKP, true);
+        mask_scores(p, b, q0, nq, k0, nk, s.get(), BKP);
+        for (int64_t i = 0; i < nq; i++) exp_row(s.get() + i * BKP, BKP, lse[q0 + i]);  // s := P
+        // dV += Pᵀ·dO
+        gemm_tile(nk, DvP, nq, s.get(), 1, BKP, dO.get() + q0 * DvP, DvP, dv.get(), DvP, false);
+        // dP = dO·Vᵀ, then dS = P ∘ (dP - Di) in place
+        gemm_tile(nq, BKP, Dv, dO.get() + q0 * DvP, DvP, 1, vt.get(), BKP, dp.get(), BKP, true);
+        for (int64_t i = 0; i < nq; i++) {
+          float* d = dp.get() + i * BKP;
+          const float* pr = s.get() + i * BKP;
+          const vf dii = splat(di[q0 + i]);
+          for (int64_t j = 0; j < BKP; j += W) store(d + j, load(pr + j) * (load(d + j) - dii));
+        }
+        // dK += dSᵀ·(Q·scale); dQ += dS·K (scaled once at the end)
+        gemm_tile(nk, DP, nq, dp.get(), 1, BKP, qs.get() + q0 * DP, DP, dk.get(), DP, false);
+        gemm_tile(nq, DP, nk, dp.get(), BKP, 1, kp.get(), DP, dq.get() + q0 * DP, DP, false);
+      }
+      float* dk_out = p.dk + (b * Tk + k0) * D;
+      float* dv_out = p.dv + (b * Tk + k0) * Dv;
+      for (int64_t j = 0; j < nk; j++) {
+        for (int64_t d = 0; d < D; d++) dk_out[j * D + d] = dk[j * DP + d];
+        for (int64_t e = 0; e < Dv; e++) dv_out[j * Dv + e] = dv[j * DvP + e];
+      }
+    }
+    float* dq_out = p.dq + b * Tq * D;
+    for (int64_t i = 0; i < Tq; i++)
+      for (int64_t d = 0; d < D; d++) dq_out[i * D + d] = dq[i * DP + d] * p.scale;
+  }
+}
