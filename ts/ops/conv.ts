@@ -74,12 +74,8 @@ function pair(v: Pair | undefined, dflt: number, name: string, min: number): [nu
   return p as [number, number];
 }
 
-/**
- * torch.nn.functional.conv2d: x [N, Cin, H, W] (or unbatched [Cin, H, W]), weight
- * [Cout, Cin / groups, kh, kw], bias [Cout] -> [N, Cout, Hout, Wout] with
- * Hout = floor((H + padTop + padBottom - dilation·(kh - 1) - 1) / stride) + 1 (likewise W).
- */
-export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+/** Checks conv2d's arguments (x batched or not) and resolves the options for the kernels. */
+function resolve(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions): ConvAttrs {
   for (const [t, name] of [[x, 'input'], [weight, 'weight'], [bias, 'bias']] as const) {
     if (t === undefined || t === null) {
       if (name === 'bias') continue;
@@ -123,12 +119,22 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     throw new ShapeError(`conv2d: kernel ${kh}×${kw} (dilation ${dilation.join('×')}) is larger than the padded input ` +
       `${h + padding[0] + padding[1]}×${wd + padding[2] + padding[3]} (input ${fmt(x.shape)})`);
 
+  return { stride, padding, dilation, groups };
+}
+
+/**
+ * torch.nn.functional.conv2d: x [N, Cin, H, W] (or unbatched [Cin, H, W]), weight
+ * [Cout, Cin / groups, kh, kw], bias [Cout] -> [N, Cout, Hout, Wout] with
+ * Hout = floor((H + padTop + padBottom - dilation·(kh - 1) - 1) / stride) + 1 (likewise W).
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const attrs = resolve(x, weight, bias, opts);
   const temps: Tensor[] = [];
   const temp = (t: Tensor) => (temps.push(t), t);
   const X = temp(contiguous(x.ndim === 3 ? temp(unsqueeze(x, 0)) : x));
   const W = temp(contiguous(weight));
-  const B = bias ? temp(contiguous(bias)) : null;
-  let out = apply(conv2dDef, B ? [X, W, B] : [X, W], { stride, padding, dilation, groups });
+  const B = bias ?? null;  // the kernel reads a bias of any stride
+  let out = apply(conv2dDef, B ? [X, W, B] : [X, W], attrs);
   releaseTemporaries(out, temps);
   if (x.ndim === 3) {
     const s = squeeze(out, 0);
@@ -136,4 +142,18 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     out = s;
   }
   return out;
+}
+
+/** The gradients of conv2d(x, weight) with respect to x and weight for the output gradient g
+ *  (batched x only), straight from the native backward kernels: what autograd runs, without the
+ *  graph (for benchmarks and composite ops). */
+export function conv2dBackward(x: Tensor, weight: Tensor, g: Tensor, opts: Conv2dOptions = {}): [Tensor, Tensor] {
+  if (x.ndim !== 4) throw new ShapeError(`conv2dBackward: input must be [N, C, H, W], got ${fmt(x.shape)}`);
+  const attrs = resolve(x, weight, null, opts);
+  const temps = [contiguous(x), contiguous(weight), contiguous(g)];
+  const [X, W, G] = temps;
+  const gx = apply(inputGradDef, [G, W], { ...attrs, inputShape: x.shape });
+  const gw = apply(weightGradDef, [X, G], { ...attrs, weightShape: weight.shape });
+  temps.forEach((t) => t.dispose());
+  return [gx, gw];
 }
