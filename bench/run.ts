@@ -10,6 +10,7 @@ import * as path from 'path';
 import * as tf from '../ts';
 import { measurePeak, packageRoot } from '../ts/native';
 import { attentionBackward, attentionForward } from '../ts/ops/attention';
+import { conv2dBackward } from '../ts/ops/conv';
 
 type Tensor = tf.Tensor;
 
@@ -356,6 +357,82 @@ function attentionCase(b: number, h: number, t: number, d: number, o: { causal?:
   };
 }
 
+/** conv2d, NCHW, k×k filters, stride 1, zero padding `pad`, no bias: the forward, or (backward)
+ *  the input and weight gradients for a given output gradient (dgrad + wgrad, twice the forward's
+ *  FLOPs). */
+function conv2dCase(n: number, cin: number, h: number, w: number, cout: number, k: number, pad: number, backward = false): Case {
+  const ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
+  const fwdFlops = 2 * n * cout * ho * wo * cin * k * k;
+  return {
+    op: backward ? 'conv2d backward (dgrad+wgrad)' : 'conv2d',
+    shape: `${n}×${cin}×${h}×${w}, ${cout} ${k}×${k} filters, pad ${pad}`,
+    make() {
+      const x = tf.randn([n, cin, h, w]), wt = tf.randn([cout, cin, k, k]);
+      const X = x.dataSync(), W = wt.dataSync();
+      const xAt = (b: number, c: number, y: number, xx: number) => (y < 0 || y >= h || xx < 0 || xx >= w ? 0 : X[((b * cin + c) * h + y) * w + xx]);
+      if (!backward)
+        return {
+          flops: fwdFlops,
+          run: () => tf.F.conv2d(x, wt, null, { padding: pad }),
+          check(out: Tensor) {
+            const Y = out.dataSync();
+            for (const p of samplePositions(n * cout * ho * wo, 64)) {
+              const b = Math.floor(p / (cout * ho * wo)), co = Math.floor(p / (ho * wo)) % cout, oy = Math.floor(p / wo) % ho, ox = p % wo;
+              let s = 0, mag = 0;
+              for (let c = 0; c < cin; c++)
+                for (let i = 0; i < k; i++)
+                  for (let j = 0; j < k; j++) {
+                    const t = xAt(b, c, oy + i - pad, ox + j - pad) * W[((co * cin + c) * k + i) * k + j];
+                    s += t;
+                    mag += Math.abs(t);
+                  }
+              const err = close(Y[p], s, sumTol(mag), `out[${b}][${co}][${oy}][${ox}]`);
+              if (err) return err;
+            }
+            return null;
+          },
+        };
+      const g = tf.randn([n, cout, ho, wo]);
+      const G = g.dataSync();
+      const gAt = (b: number, co: number, y: number, xx: number) => (y < 0 || y >= ho || xx < 0 || xx >= wo ? 0 : G[((b * cout + co) * ho + y) * wo + xx]);
+      return {
+        flops: 2 * fwdFlops,
+        run: () => conv2dBackward(x, wt, g, { padding: pad }),
+        check([gx, gw]: Tensor[]) {
+          const GX = gx.dataSync(), GW = gw.dataSync();
+          for (const p of samplePositions(n * cin * h * w, 32)) {
+            const b = Math.floor(p / (cin * h * w)), c = Math.floor(p / (h * w)) % cin, y = Math.floor(p / w) % h, xx = p % w;
+            let s = 0, mag = 0;
+            for (let co = 0; co < cout; co++)
+              for (let i = 0; i < k; i++)
+                for (let j = 0; j < k; j++) {
+                  const t = gAt(b, co, y - i + pad, xx - j + pad) * W[((co * cin + c) * k + i) * k + j];
+                  s += t;
+                  mag += Math.abs(t);
+                }
+            const err = close(GX[p], s, sumTol(mag), `gx[${b}][${c}][${y}][${xx}]`);
+            if (err) return err;
+          }
+          for (const p of samplePositions(cout * cin * k * k, 16)) {
+            const co = Math.floor(p / (cin * k * k)), c = Math.floor(p / (k * k)) % cin, i = Math.floor(p / k) % k, j = p % k;
+            let s = 0, mag = 0;
+            for (let b = 0; b < n; b++)
+              for (let oy = 0; oy < ho; oy++)
+                for (let ox = 0; ox < wo; ox++) {
+                  const t = G[((b * cout + co) * ho + oy) * wo + ox] * xAt(b, c, oy + i - pad, ox + j - pad);
+                  s += t;
+                  mag += Math.abs(t);
+                }
+            const err = close(GW[p], s, sumTol(mag), `gw[${co}][${c}][${i}][${j}]`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
 /** The suite. Quick mode keeps every kind of case but shrinks the shapes: a smoke test. */
 export function benchCases(quick = false): Case[] {
   if (quick)
@@ -374,6 +451,8 @@ export function benchCases(quick = false): Case[] {
       attentionCase(2, 2, 64, 32, { causal: true }),
       attentionCase(2, 2, 64, 32, { backward: true }),
       attentionCase(2, 2, 64, 32, { causal: true, backward: true }),
+      conv2dCase(2, 16, 28, 28, 16, 3, 1),
+      conv2dCase(2, 16, 28, 28, 16, 3, 1, true),
     ];
   return [
     matmulCase(512, 512, 512),
@@ -394,6 +473,9 @@ export function benchCases(quick = false): Case[] {
     attentionCase(8, 8, 256, 64, { causal: true }),
     attentionCase(8, 8, 256, 64, { backward: true }),
     attentionCase(8, 8, 256, 64, { causal: true, backward: true }),
+    // a ResNet stage-1 3×3 convolution, batch 8
+    conv2dCase(8, 64, 56, 56, 64, 3, 1),
+    conv2dCase(8, 64, 56, 56, 64, 3, 1, true),
   ];
 }
 

@@ -7,3 +7,4 @@ export { crossEntropy, nllLoss, mseLoss, binaryCrossEntropyWithLogits, binaryCro
 export { layerNorm, batchNorm, batchNorm2d, dropout, embedding } from './ops/norm';
 export type { BatchNormOptions } from './ops/norm';
 export { scaledDotProductAttention, type AttentionOptions } from './ops/attention';
+export { conv2d } from './ops/conv';

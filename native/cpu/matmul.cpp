@@ -451,10 +451,11 @@ double slice_cost(const Config& cfg, int64_t m, int64_t n, int64_t K, int64_t rs
   return 2.0 * mp * np * K + 32.0 * packed;
 }
 
-// One thread, one matrix (or a slice of it): C (m × n, row stride ldc) = A · B.
+// One thread, one matrix (or a slice of it): C (m × n, row stride ldc) = A · B, or += A · B
+// when `accumulate` (K > 0 here: the callers handle an empty K).
 void gemm_serial(const Config& cfg, int64_t M, int64_t N, int64_t K, const float* A,
                  int64_t rsa, int64_t csa, const float* B, int64_t rsb, int64_t csb, float* C,
-                 int64_t ldc) {
+                 int64_t ldc, bool accumulate) {
   const int64_t KC = balanced_block(K, cfg.kc, 8);
   const int64_t MC = balanced_block(M, cfg.mc, cfg.mr);
   const int64_t NC = balanced_block(N, cfg.nc, cfg.nr);
@@ -483,7 +484,7 @@ void gemm_serial(const Config& cfg, int64_t M, int64_t N, int64_t K, const float
             const int mr = static_cast<int>(std::min<int64_t>(cfg.mr, mc - ir));
             const float* ap = direct_a ? asrc + ir : pa + ir * kc;
             const int64_t lda = direct_a ? csa : mr;
-            cfg.kern[mr - 1][nv - 1](kc, ap, lda, bp, ldb, cj + ir * ldc, ldc, nr, pc > 0);
+            cfg.kern[mr - 1][nv - 1](kc, ap, lda, bp, ldb, cj + ir * ldc, ldc, nr, accumulate || pc > 0);
           }
         }
       }
@@ -494,6 +495,17 @@ void gemm_serial(const Config& cfg, int64_t M, int64_t N, int64_t K, const float
 }  // namespace
 
 const char* matmul_isa() { return config().name; }
+
+void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
+              const float* B, int64_t rsb, int64_t csb, float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; i++) std::memset(C + i * ldc, 0, static_cast<size_t>(N) * sizeof(float));
+    return;
+  }
+  gemm_serial(config(), M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
+}
 
 void matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float* A,
                 const int64_t* aOff, int64_t rsa, int64_t csa, const float* B,
@@ -533,17 +545,17 @@ void matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float* A,
       const float* bb = B + bOff[b];
       float* c = C + b * M * N;
       if (parts == 1) {
-        gemm_serial(cfg, M, N, K, a, rsa, csa, bb, rsb, csb, c, N);
+        gemm_serial(cfg, M, N, K, a, rsa, csa, bb, rsb, csb, c, N, false);
       } else if (split_m) {
         const int64_t mu = (M + cfg.mr - 1) / cfg.mr, per = (mu + parts - 1) / parts;
         const int64_t i0 = std::min(M, p * per * cfg.mr), i1 = std::min(M, (p + 1) * per * cfg.mr);
         if (i1 > i0)
-          gemm_serial(cfg, i1 - i0, N, K, a + i0 * rsa, rsa, csa, bb, rsb, csb, c + i0 * N, N);
+          gemm_serial(cfg, i1 - i0, N, K, a + i0 * rsa, rsa, csa, bb, rsb, csb, c + i0 * N, N, false);
       } else {
         const int64_t nu = (N + cfg.nr - 1) / cfg.nr, per = (nu + parts - 1) / parts;
         const int64_t j0 = std::min(N, p * per * cfg.nr), j1 = std::min(N, (p + 1) * per * cfg.nr);
         if (j1 > j0)
-          gemm_serial(cfg, M, j1 - j0, K, a, rsa, csa, bb + j0 * csb, rsb, csb, c + j0, N);
+          gemm_serial(cfg, M, j1 - j0, K, a, rsa, csa, bb + j0 * csb, rsb, csb, c + j0, N, false);
       }
     }
   };

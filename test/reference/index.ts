@@ -8,3 +8,4 @@ export * from './movement';
 export * from './vjp';
 export * from './gradcheck';
 export * from './attention';
+export * from './conv';

@@ -1,0 +1,348 @@
+// 2-D convolution, NCHW, PyTorch semantics (cross-correlation; stride, zero padding given per
+// side, dilation, groups). Three kernels:
+//   conv2d / conv2dBias   out[n, g] = W[g] · col(x[n, g]) (+ bias)       forward
+//   conv2dInputGrad       gx[n, g]  = col2im(W[g]ᵀ · gOut[n, g])          dgrad
+//   conv2dWeightGrad      gW[g]     = Σ_n gOut[n, g] · col(x[n, g])ᵀ      wgrad
+// (the bias gradient is a plain sum of gOut over N, H, W, done with existing ops).
+//
+// Approach: im2col + the packed GEMM. The column matrix of one image and group has a row per
+// (input channel, tap i, tap j) and a column per output position; it is built one block of
+// output positions at a time (sized so the block stays in L2, see block_cols), so the GEMM
+// reads it from cache right after it was written, and the scratch stays small (a few hundred
+// KiB per thread instead of K × H·W per image). A 1×1, stride-1, unpadded convolution skips
+// im2col: the input image already is its column matrix.
+//
+// Threads: every kernel cuts its work into independent tasks and runs the single-threaded GEMM
+// (gemm_f32) inside each task, so there is one parallel_for per call and no barrier per image:
+//   forward  tasks = (image, group, block of output positions): disjoint output tiles.
+//   dgrad    tasks = (image, group, block of input channels): col2im of different channels
+//            writes disjoint parts of gx (blocks of output positions would overlap at their
+//            borders), so it is race-free and still parallel for a batch of one.
+//   wgrad    tasks = (image, group, block of output positions), split into one contiguous
+//            range per thread; each thread accumulates into its own copy of gW (the output
+//            itself for the first), summed at the end.
+// Alternative measured (see bench notes in the report): one im2col of a whole image followed by
+// the threaded matmul_f32; it streams a K × H·W matrix through L3 and was slower.
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "core/memory.h"
+#include "core/registry.h"
+#include "core/threadpool.h"
+#include "cpu/matmul.h"
+
+namespace tf {
+namespace {
+
+// The geometry of one convolution, validated against the views and attributes.
+struct Conv {
+  int64_t N, C, H, W;      // input
+  int64_t Co, kh, kw;      // weight [Co, C / G, kh, kw]
+  int64_t Ho, Wo;          // output
+  int64_t sh, sw, dh, dw;  // stride, dilation
+  int64_t pt, pb, pl, pr;  // zero padding: top, bottom, left, right
+  int64_t G;               // groups
+
+  int64_t Cg() const { return C / G; }
+  int64_t Cog() const { return Co / G; }
+  int64_t taps() const { return kh * kw; }
+  int64_t Kg() const { return Cg() * kh * kw; }  // rows of one group's column matrix
+  int64_t HW() const { return H * W; }
+  int64_t P() const { return Ho * Wo; }
+  // The input image is its own column matrix.
+  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && Ho == H && Wo == W; }
+};
+
+std::string dims(const int64_t* s, int n) {
+  std::string r = "[";
+  for (int i = 0; i < n; i++) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+// Attributes: stride [sh, sw] >= 1, padding [top, bottom, left, right] >= 0, dilation [dh, dw]
+// >= 1, groups >= 1. The cap keeps every size product far from int64 overflow.
+// `xs`, `os`: the input's and output's shapes (for the backward kernels, those of the gradients,
+// named by `out_name`).
+Conv parse(const char* op, const int64_t* xs, const View& w, const int64_t* os, const char* out_name, const Attrs& a) {
+  constexpr int64_t kCap = int64_t(1) << 31;
+  auto list = [&](const char* key, size_t n, int64_t lo) {
+    const std::vector<int64_t>& v = a.list(key);
+    if (v.size() != n)
+      throw Error(ErrorKind::Argument, std::string(op) + ": attribute '" + key + "' needs " + std::to_string(n) +
+                                           " values, got " + std::to_string(v.size()));
+    for (int64_t x : v)
+      if (x < lo || x > kCap)
+        throw Error(ErrorKind::Argument, std::string(op) + ": attribute '" + key + "' values must lie in [" +
+                                             std::to_string(lo) + ", 2^31], got " + std::to_string(x));
+    return v;
+  };
+  const auto stride = list("stride", 2, 1), pad = list("padding", 4, 0), dil = list("dilation", 2, 1);
+  const int64_t G = a.integer("groups");
+  if (G < 1 || G > kCap)
+    throw Error(ErrorKind::Argument, std::string(op) + ": groups must be a positive integer, got " + std::to_string(G));
+  Conv c{};
+  c.N = xs[0], c.C = xs[1], c.H = xs[2], c.W = xs[3];
+  c.Co = w.shape[0], c.kh = w.shape[2], c.kw = w.shape[3];
+  c.sh = stride[0], c.sw = stride[1], c.dh = dil[0], c.dw = dil[1];
+  c.pt = pad[0], c.pb = pad[1], c.pl = pad[2], c.pr = pad[3];
+  c.G = G;
+  const std::string shapes =
+      " (input " + dims(xs, 4) + ", weight " + shape_str(w) + ", " + out_name + " " + dims(os, 4) + ")";
+  if (c.C % G || c.Co % G)
+    throw Error(ErrorKind::Shape, std::string(op) + ": input channels and output channels must be divisible by groups=" +
+                                      std::to_string(G) + shapes);
+  if (w.shape[1] != c.C / G || c.kh < 1 || c.kw < 1)
+    throw Error(ErrorKind::Shape, std::string(op) + ": weight must be [outChannels, inChannels / groups = " +
+                                      std::to_string(c.C / G) + ", kh >= 1, kw >= 1]" + shapes);
+  const int64_t spanH = c.H + c.pt + c.pb - c.dh * (c.kh - 1) - 1;
+  const int64_t spanW = c.W + c.pl + c.pr - c.dw * (c.kw - 1) - 1;
+  if (spanH < 0 || spanW < 0)
+    throw Error(ErrorKind::Shape, std::string(op) + ": the (dilated) kernel is larger than the padded input" + shapes);
+  c.Ho = spanH / c.sh + 1, c.Wo = spanW / c.sw + 1;
+  if (os[0] != c.N || os[1] != c.Co || os[2] != c.Ho || os[3] != c.Wo)
+    throw Error(ErrorKind::Shape, std::string(op) + ": " + out_name + " must be [" + std::to_string(c.N) + ", " +
+                                      std::to_string(c.Co) + ", " + std::to_string(c.Ho) + ", " + std::to_string(c.Wo) +
+                                      "]" + shapes);
+  return c;
+}
+
+void expect_nchw(const View& v, const char* op, const char* what) {
+  expect_float(v, op, what);
+  if (v.ndim != 4 || !v.contiguous())
+    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " must be a contiguous 4-D tensor, got shape " +
+                                      shape_str(v) + (v.ndim == 4 ? " with non-contiguous strides" : ""));
+}
+
+// Output positions per block: the block's column matrix (K rows) is sized to about half the
+// L2 (1 MiB per core on current x86), at least 64 columns so the GEMM keeps whole micro-tiles,
+// and blocks of one image are made equal so no sliver block is left.
+int64_t block_cols(int64_t K, int64_t P) {
+  constexpr int64_t kBytes = 384 << 10;
+  const int64_t cap = std::max<int64_t>(64, kBytes / (4 * std::max<int64_t>(K, 1)));
+  const int64_t blocks = (P + cap - 1) / cap;
+  return (P + blocks - 1) / blocks;
+}
+
+// The output columns [wo0, wo1) of one output row that read input column wo·sw + off inside
+// [0, W): the rest read zero padding.
+inline void valid_cols(int64_t off, int64_t sw, int64_t W, int64_t wo0, int64_t wo1, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+  hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
+  lo = std::clamp(lo, wo0, wo1);
+  hi = std::clamp(hi, lo, wo1);
+}
+
+// Column matrix rows for channels [c0, c1) of one image's group (xg: its first channel) and
+// output positions [p0, p1), row stride p1 - p0: row (c, i, j), column p holds the input pixel
+// tap (i, j) of output position p reads, 0 in the padding.
+void im2col(const Conv& c, const float* xg, int64_t c0, int64_t c1, int64_t p0, int64_t p1, float* col) {
+  const int64_t np = p1 - p0;
+  for (int64_t ch = c0; ch < c1; ch++)
+    for (int64_t i = 0; i < c.kh; i++)
+      for (int64_t j = 0; j < c.kw; j++) {
+        const float* src = xg + ch * c.HW();
+        float* dst = col + (((ch - c0) * c.kh + i) * c.kw + j) * np;
+        const int64_t off = j * c.dw - c.pl;
+        for (int64_t p = p0; p < p1;) {
+          const int64_t ho = p / c.Wo, wo0 = p % c.Wo, wo1 = std::min(c.Wo, wo0 + (p1 - p));
+          const int64_t hi = ho * c.sh - c.pt + i * c.dh;
+          const int64_t n = wo1 - wo0;
+          if (hi < 0 || hi >= c.H) {
+            std::fill(dst, dst + n, 0.f);
+          } else {
+            int64_t lo, up;
+            valid_cols(off, c.sw, c.W, wo0, wo1, lo, up);
+            const float* row = src + hi * c.W;
+            std::fill(dst, dst + (lo - wo0), 0.f);
+            if (c.sw == 1)
+              std::memcpy(dst + (lo - wo0), row + off + lo, static_cast<size_t>(up - lo) * sizeof(float));
+            else
+              for (int64_t wo = lo; wo < up; wo++) dst[wo - wo0] = row[off + wo * c.sw];
+            std::fill(dst + (up - wo0), dst + n, 0.f);
+          }
+          dst += n;
+          p += n;
+        }
+      }
+}
+
+// The adjoint of im2col: adds each column-matrix entry into the input pixel it was read from
+// (entries that came from padding are dropped).
+TF_CLONES void col2im(const Conv& c, const float* col, int64_t c0, int64_t c1, int64_t p0, int64_t p1, float* xg) {
+  const int64_t np = p1 - p0;
+  for (int64_t ch = c0; ch < c1; ch++)
+    for (int64_t i = 0; i < c.kh; i++)
+      for (int64_t j = 0; j < c.kw; j++) {
+        float* dst = xg + ch * c.HW();
+        const float* src = col + (((ch - c0) * c.kh + i) * c.kw + j) * np;
+        const int64_t off = j * c.dw - c.pl;
+        for (int64_t p = p0; p < p1;) {
+          const int64_t ho = p / c.Wo, wo0 = p % c.Wo, wo1 = std::min(c.Wo, wo0 + (p1 - p));
+          const int64_t hi = ho * c.sh - c.pt + i * c.dh;
+          if (hi >= 0 && hi < c.H) {
+            int64_t lo, up;
+            valid_cols(off, c.sw, c.W, wo0, wo1, lo, up);
+            float* row = dst + hi * c.W + off + lo * c.sw;  // the input pixel output column lo reads
+            const float* s = src + (lo - wo0);
+            if (c.sw == 1)
+              for (int64_t k = 0; k < up - lo; k++) row[k] += s[k];
+            else
+              for (int64_t k = 0; k < up - lo; k++) row[k * c.sw] += s[k];
+          }
+          src += wo1 - wo0;
+          p += wo1 - wo0;
+        }
+      }
+}
+
+// ---- forward ------------------------------------------------------------------------------
+void conv2d_kernel(std::vector<View>& v, const Attrs& attrs) {
+  const bool has_bias = v.size() == 4;
+  const View &x = v[0], &w = v[1], &out = v.back();
+  const char* op = has_bias ? "conv2dBias" : "conv2d";
+  expect_nchw(x, op, "input");
+  expect_nchw(w, op, "weight");
+  expect_nchw(out, op, "output");
+  const Conv c = parse(op, x.shape, w, out.shape, "output", attrs);
+  const float* bias = nullptr;
+  int64_t bstride = 0;
+  if (has_bias) {
+    const View& b = v[2];
+    expect_float(b, op, "bias");
+    if (b.ndim != 1 || b.shape[0] != c.Co)
+      throw Error(ErrorKind::Shape, std::string(op) + ": bias must be [" + std::to_string(c.Co) + "], got " + shape_str(b));
+    bias = b.ptr<float>();
+    bstride = b.strides[0];
+  }
+  const int64_t P = c.P(), Kg = c.Kg(), Cog = c.Cog();
+  if (out.numel() == 0) return;
+  const bool direct = c.pointwise();
+  const int64_t Pb = block_cols(Kg, P), blocks = (P + Pb - 1) / Pb;
+  const float* X = x.ptr<float>();
+  const float* Wt = w.ptr<float>();
+  float* O = out.ptr<float>();
+  parallel_for(c.N * c.G * blocks, 1, [&](int64_t t0, int64_t t1) {
+    Scratch<float> col(direct ? 0 : static_cast<size_t>(Kg * Pb));
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t n = t / (c.G * blocks), g = t / blocks % c.G, p0 = t % blocks * Pb, p1 = std::min(P, p0 + Pb);
+      const float* xg = X + (n * c.C + g * c.Cg()) * c.HW();
+      const float* B = xg + p0;
+      int64_t ldb = P;
+      if (!direct) {
+        im2col(c, xg, 0, c.Cg(), p0, p1, col.get());
+        B = col.get(), ldb = p1 - p0;
+      }
+      float* C = O + (n * c.Co + g * Cog) * P + p0;
+      if (bias)
+        for (int64_t m = 0; m < Cog; m++) std::fill(C + m * P, C + m * P + (p1 - p0), bias[(g * Cog + m) * bstride]);
+      gemm_f32(Cog, p1 - p0, Kg, Wt + g * Cog * Kg, Kg, 1, B, ldb, 1, C, P, bias != nullptr);
+    }
+  });
+}
+TF_REGISTER_KERNEL("conv2d", 2, 1, false, conv2d_kernel);
+TF_REGISTER_KERNEL("conv2dBias", 3, 1, false, conv2d_kernel);
+
+// ---- input gradient -----------------------------------------------------------------------
+// views: gOut [N, Co, Ho, Wo], weight; output gx [N, C, H, W]. Attributes as the forward's.
+void conv2d_input_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
+  const char* op = "conv2dInputGrad";
+  const View &gout = v[0], &w = v[1], &gx = v[2];
+  expect_nchw(gout, op, "output gradient");
+  expect_nchw(w, op, "weight");
+  expect_nchw(gx, op, "input gradient");
+  const Conv c = parse(op, gx.shape, w, gout.shape, "output gradient", attrs);
+  if (gx.numel() == 0) return;
+  const int64_t P = c.P(), Cg = c.Cg(), Cog = c.Cog(), Kg = c.Kg(), taps = c.taps();
+  const bool direct = c.pointwise();
+  // Split channels when images × groups alone would leave threads idle.
+  const int64_t want = 2 * num_threads();
+  const int64_t cblocks = std::min(Cg, std::max<int64_t>(1, (want + c.N * c.G - 1) / (c.N * c.G)));
+  const int64_t Cb = (Cg + cblocks - 1) / cblocks;
+  const int64_t Pb = block_cols(Cb * taps, P);
+  const float* GO = gout.ptr<float>();
+  const float* Wt = w.ptr<float>();
+  float* GX = gx.ptr<float>();
+  parallel_for(c.N * c.G * cblocks, 1, [&](int64_t t0, int64_t t1) {
+    Scratch<float> dcol(direct ? 0 : static_cast<size_t>(Cb * taps * Pb));
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t n = t / (c.G * cblocks), g = t / cblocks % c.G;
+      const int64_t c0 = t % cblocks * Cb, c1 = std::min(Cg, c0 + Cb);
+      if (c0 >= c1) continue;
+      float* gxg = GX + (n * c.C + g * Cg) * c.HW();
+      const float* gog = GO + (n * c.Co + g * Cog) * P;
+      // Wᵀ restricted to these channels' rows: element (row r, co) at w[g*Cog + co][c0*taps + r].
+      const float* A = Wt + g * Cog * Kg + c0 * taps;
+      const int64_t rows = (c1 - c0) * taps;
+      if (direct) {
+        gemm_f32(rows, P, Cog, A, 1, Kg, gog, P, 1, gxg + c0 * c.HW(), c.HW(), false);
+        continue;
+      }
+      std::fill(gxg + c0 * c.HW(), gxg + c1 * c.HW(), 0.f);
+      for (int64_t p0 = 0; p0 < P; p0 += Pb) {
+        const int64_t p1 = std::min(P, p0 + Pb);
+        gemm_f32(rows, p1 - p0, Cog, A, 1, Kg, gog + p0, P, 1, dcol.get(), p1 - p0, false);
+        col2im(c, dcol.get(), c0, c1, p0, p1, gxg);
+      }
+    }
+  });
+}
+TF_REGISTER_KERNEL("conv2dInputGrad", 2, 1, false, conv2d_input_grad_kernel);
+
+// ---- weight gradient ----------------------------------------------------------------------
+// views: input x [N, C, H, W], gOut [N, Co, Ho, Wo]; output gW [Co, C / G, kh, kw].
+void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
+  const char* op = "conv2dWeightGrad";
+  const View &x = v[0], &gout = v[1], &gw = v[2];
+  expect_nchw(x, op, "input");
+  expect_nchw(gout, op, "output gradient");
+  expect_nchw(gw, op, "weight gradient");
+  const Conv c = parse(op, x.shape, gw, gout.shape, "output gradient", attrs);
+  const int64_t P = c.P(), Kg = c.Kg(), Cog = c.Cog();
+  const int64_t wsize = c.Co * Kg;
+  if (wsize == 0) return;
+  float* GW = gw.ptr<float>();
+  if (c.N == 0) {
+    std::fill(GW, GW + wsize, 0.f);
+    return;
+  }
+  const bool direct = c.pointwise();
+  const int64_t Pb = block_cols(Kg, P), blocks = (P + Pb - 1) / Pb;
+  const int64_t tasks = c.N * c.G * blocks;
+  // One copy of gW per thread (the output itself for the first), summed at the end: a
+  // reduction over Co·Kg values per thread, small next to the GEMM work each one did.
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(num_threads(), tasks));
+  const int64_t per = (tasks + parts - 1) / parts;
+  Scratch<float> partial(static_cast<size_t>((parts - 1) * wsize));
+  const float* X = x.ptr<float>();
+  const float* GO = gout.ptr<float>();
+  parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
+    Scratch<float> col(direct ? 0 : static_cast<size_t>(Kg * Pb));
+    for (int64_t q = q0; q < q1; q++) {
+      float* acc = q == 0 ? GW : partial.get() + (q - 1) * wsize;
+      std::fill(acc, acc + wsize, 0.f);
+      for (int64_t t = q * per; t < std::min(tasks, (q + 1) * per); t++) {
+        const int64_t n = t / (c.G * blocks), g = t / blocks % c.G, p0 = t % blocks * Pb, p1 = std::min(P, p0 + Pb);
+        const float* xg = X + (n * c.C + g * c.Cg()) * c.HW();
+        const float* B = xg + p0;  // colᵀ: element (p, k) at B[k * ldb + p]
+        int64_t ldb = P;
+        if (!direct) {
+          im2col(c, xg, 0, c.Cg(), p0, p1, col.get());
+          B = col.get(), ldb = p1 - p0;
+        }
+        gemm_f32(Cog, Kg, p1 - p0, GO + (n * c.Co + g * Cog) * P + p0, P, 1, B, 1, ldb, acc + g * Cog * Kg, Kg, true);
+      }
+    }
+  });
+  if (parts > 1)
+    parallel_for(wsize, 1 << 14, [&](int64_t i0, int64_t i1) {
+      for (int64_t q = 1; q < parts; q++) {
+        const float* src = partial.get() + (q - 1) * wsize;
+        for (int64_t i = i0; i < i1; i++) GW[i] += src[i];
+      }
+    });
+}
+TF_REGISTER_KERNEL("conv2dWeightGrad", 2, 1, false, conv2d_weight_grad_kernel);
+
+}  // namespace
+}  // namespace tf
