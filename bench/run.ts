@@ -433,6 +433,104 @@ function conv2dCase(n: number, cin: number, h: number, w: number, cout: number, 
   };
 }
 
+/** Softmax over `dim` (0 or 1) of [rows, cols] as float64, for sampled lanes: [lane][c]. */
+function softmaxLanes(X: ArrayLike<number>, rows: number, cols: number, dim: number, lanes: number[]): number[][] {
+  const n = dim === 1 ? cols : rows;
+  const at = (lane: number, c: number) => (dim === 1 ? lane * cols + c : c * cols + lane);
+  return lanes.map((lane) => {
+    let m = -Infinity;
+    for (let c = 0; c < n; c++) m = Math.max(m, X[at(lane, c)]);
+    let s = 0;
+    for (let c = 0; c < n; c++) s += Math.exp(X[at(lane, c)] - m);
+    return Array.from({ length: n }, (_, c) => Math.exp(X[at(lane, c)] - m) / s);
+  });
+}
+
+/** softmax along dim of [rows, cols]; with `backward`, also x.grad for a random output gradient
+ *  (autograd: softmax's native backward kernel). Bytes: x read, y written; backward reads y and g
+ *  and writes gx. */
+function softmaxCase(rows: number, cols: number, dim: number, backward: boolean): Case {
+  return {
+    op: backward ? 'softmax fwd+bwd' : 'softmax',
+    shape: `[${rows},${cols}] dim ${dim}`,
+    make() {
+      const x = tf.randn([rows, cols], { requiresGrad: backward });
+      const g = tf.randn([rows, cols]);
+      const n = rows * cols;
+      const lanes = samplePositions(dim === 1 ? rows : cols, 8);
+      return {
+        bytes: (backward ? 5 : 2) * n * F32,
+        run(): Tensor[] {
+          const y = tf.F.softmax(x, dim);
+          if (!backward) return [y];
+          y.backward(g);
+          const gx = x.grad!;
+          x.grad = null;
+          return [y, gx];
+        },
+        check(out: Tensor[]) {
+          const X = x.dataSync(), Y = out[0].dataSync(), G = g.dataSync(), GX = backward ? out[1].dataSync() : null;
+          const at = (lane: number, c: number) => (dim === 1 ? lane * cols + c : c * cols + lane);
+          const ref = softmaxLanes(X, rows, cols, dim, lanes);
+          for (let k = 0; k < lanes.length; k++) {
+            const p = ref[k];
+            let dot = 0;
+            p.forEach((v, c) => (dot += v * G[at(lanes[k], c)]));
+            for (let c = 0; c < p.length; c++) {
+              const err = close(Y[at(lanes[k], c)], p[c], 1e-5 * p[c] + 1e-7, `y lane ${lanes[k]} [${c}]`) ??
+                (GX && close(GX[at(lanes[k], c)], p[c] * (G[at(lanes[k], c)] - dot), 1e-4 * p[c] * (Math.abs(G[at(lanes[k], c)]) + Math.abs(dot)) + 1e-7,
+                  `gx lane ${lanes[k]} [${c}]`));
+              if (err) return err;
+            }
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
+/** crossEntropy forward + backward on logits [n, classes] (fused native kernels): the loss and
+ *  the logits' gradient. Bytes: x read twice (forward, backward), gx written, targets read. */
+function crossEntropyCase(n: number, classes: number): Case {
+  return {
+    op: 'crossEntropy fwd+bwd',
+    shape: `[${n},${classes}]`,
+    make() {
+      const x = tf.randn([n, classes], { requiresGrad: true });
+      const t = tf.randint(0, classes, [n], { dtype: 'int32' });
+      return {
+        bytes: 3 * n * classes * F32 + 2 * n * 4,
+        run(): Tensor[] {
+          const loss = tf.F.crossEntropy(x, t);
+          loss.backward();
+          const gx = x.grad!;
+          x.grad = null;
+          return [loss, gx];
+        },
+        check([loss, gx]: Tensor[]) {
+          const X = x.dataSync(), T = t.dataSync(), GX = gx.dataSync();
+          let total = 0;
+          for (let i = 0; i < n; i++) {
+            let m = -Infinity;
+            for (let c = 0; c < classes; c++) m = Math.max(m, X[i * classes + c]);
+            let s = 0;
+            for (let c = 0; c < classes; c++) s += Math.exp(X[i * classes + c] - m);
+            total += Math.log(s) + m - X[i * classes + T[i]];
+            if (i % 97 === 0)
+              for (let c = 0; c < classes; c++) {
+                const want = (Math.exp(X[i * classes + c] - m) / s - (c === T[i] ? 1 : 0)) / n;
+                const err = close(GX[i * classes + c], want, 1e-5 * Math.abs(want) + 1e-9, `gx[${i}][${c}]`);
+                if (err) return err;
+              }
+          }
+          return close(loss.item(), total / n, 1e-5 * Math.abs(total / n), 'loss');
+        },
+      };
+    },
+  };
+}
+
 /** The suite. Quick mode keeps every kind of case but shrinks the shapes: a smoke test. */
 export function benchCases(quick = false): Case[] {
   if (quick)
@@ -453,6 +551,11 @@ export function benchCases(quick = false): Case[] {
       attentionCase(2, 2, 64, 32, { causal: true, backward: true }),
       conv2dCase(2, 16, 28, 28, 16, 3, 1),
       conv2dCase(2, 16, 28, 28, 16, 3, 1, true),
+      softmaxCase(256, 256, 1, false),
+      softmaxCase(256, 256, 1, true),
+      softmaxCase(128, 512, 0, false),
+      softmaxCase(128, 512, 0, true),
+      crossEntropyCase(128, 100),
     ];
   return [
     matmulCase(512, 512, 512),
@@ -476,6 +579,11 @@ export function benchCases(quick = false): Case[] {
     // a ResNet stage-1 3×3 convolution, batch 8
     conv2dCase(8, 64, 56, 56, 64, 3, 1),
     conv2dCase(8, 64, 56, 56, 64, 3, 1, true),
+    softmaxCase(4096, 1024, 1, false),
+    softmaxCase(4096, 1024, 1, true),
+    softmaxCase(1024, 4096, 0, false),
+    softmaxCase(1024, 4096, 0, true),
+    crossEntropyCase(1024, 1000),
   ];
 }
 

@@ -9,3 +9,4 @@ export * from './vjp';
 export * from './gradcheck';
 export * from './attention';
 export * from './conv';
+export * from './loss';
