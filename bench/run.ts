@@ -531,6 +531,216 @@ function crossEntropyCase(n: number, classes: number): Case {
   };
 }
 
+/** Per-row mean and 1/std (biased variance) of a [rows, n] array, in float64. */
+function rowStats(X: ArrayLike<number>, row: number, n: number, eps: number): { mean: number; rstd: number } {
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += X[row * n + i];
+  mean /= n;
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (X[row * n + i] - mean) ** 2;
+  return { mean, rstd: 1 / Math.sqrt(v / n + eps) };
+}
+
+/** layerNorm over the last dim of [rows, n] with weight and bias; `backward` times the fused
+ *  backward (gx, gWeight, gBias) through autograd, the graph kept between runs. */
+function layerNormCase(rows: number, n: number, backward = false): Case {
+  return {
+    op: backward ? 'layerNorm backward' : 'layerNorm',
+    shape: `[${rows},${n}]`,
+    make() {
+      const x = tf.randn([rows, n], { requiresGrad: backward }), w = tf.randn([n], { requiresGrad: backward });
+      const b = tf.randn([n], { requiresGrad: backward });
+      const X = x.dataSync(), W = w.dataSync(), B = b.dataSync();
+      const rowsToCheck = samplePositions(rows, 4);
+      if (!backward)
+        return {
+          bytes: (2 * rows * n + 2 * n + 2 * rows) * F32,
+          run: () => tf.F.layerNorm(x, [n], w, b),
+          check(out: Tensor) {
+            const Y = out.dataSync();
+            for (const r of rowsToCheck) {
+              const { mean, rstd } = rowStats(X, r, n, 1e-5);
+              for (let i = 0; i < n; i++) {
+                const want = (X[r * n + i] - mean) * rstd * W[i] + B[i];
+                const err = close(Y[r * n + i], want, 1e-5 * Math.abs(want) + 1e-5, `y[${r}][${i}]`);
+                if (err) return err;
+              }
+            }
+            return null;
+          },
+        };
+      const y = tf.F.layerNorm(x, [n], w, b);
+      const g = tf.randn([rows, n]);
+      const G = g.dataSync();
+      return {
+        bytes: (3 * rows * n + 3 * n + 2 * rows) * F32,
+        run: () => {
+          for (const t of [x, w, b]) {  // the previous run's gradients (the harness disposes those it times)
+            t.grad?.dispose();
+            t.grad = null;
+          }
+          y.backward(g, { retainGraph: true });
+          return [x.grad!, w.grad!, b.grad!];
+        },
+        check([gx, gw, gb]: Tensor[]) {
+          const GX = gx.dataSync(), GW = gw.dataSync(), GB = gb.dataSync();
+          const stats = Array.from({ length: rows }, (_, r) => rowStats(X, r, n, 1e-5));
+          for (const r of rowsToCheck) {
+            const { mean, rstd } = stats[r];
+            let mg = 0, mgx = 0;
+            for (let i = 0; i < n; i++) {
+              const gh = G[r * n + i] * W[i];
+              mg += gh / n;
+              mgx += (gh * (X[r * n + i] - mean) * rstd) / n;
+            }
+            for (let i = 0; i < n; i++) {
+              const xhat = (X[r * n + i] - mean) * rstd;
+              const want = rstd * (G[r * n + i] * W[i] - mg - xhat * mgx);
+              const err = close(GX[r * n + i], want, 1e-4 * Math.abs(want) + 1e-4, `gx[${r}][${i}]`);
+              if (err) return err;
+            }
+          }
+          for (const i of samplePositions(n, 8)) {
+            let sw = 0, sb = 0, mag = 0;
+            for (let r = 0; r < rows; r++) {
+              const t = G[r * n + i] * (X[r * n + i] - stats[r].mean) * stats[r].rstd;
+              sw += t;
+              sb += G[r * n + i];
+              mag += Math.abs(t) + Math.abs(G[r * n + i]);
+            }
+            const err = close(GW[i], sw, sumTol(mag), `gWeight[${i}]`) ?? close(GB[i], sb, sumTol(mag), `gBias[${i}]`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
+/** Training-mode batchNorm of [N, C, H, W] with weight, bias and running stats; `backward` times
+ *  the fused backward (gx, gWeight, gBias). */
+function batchNormCase(shape: [number, number, number, number], backward = false): Case {
+  const [N, C, H, W] = shape;
+  const L = H * W, numel = N * C * L;
+  return {
+    op: backward ? 'batchNorm backward (train)' : 'batchNorm (train)',
+    shape: `[${shape}]`,
+    make() {
+      const x = tf.randn(shape, { requiresGrad: backward });
+      const w = tf.randn([C], { requiresGrad: backward }), b = tf.randn([C], { requiresGrad: backward });
+      const rm = tf.zeros([C]), rv = tf.ones([C]);
+      const X = x.dataSync(), Wt = w.dataSync(), B = b.dataSync();
+      const channelStats = (c: number) => {
+        let mean = 0, v = 0;
+        for (let s = 0; s < N; s++) for (let i = 0; i < L; i++) mean += X[(s * C + c) * L + i];
+        mean /= N * L;
+        for (let s = 0; s < N; s++) for (let i = 0; i < L; i++) v += (X[(s * C + c) * L + i] - mean) ** 2;
+        return { mean, rstd: 1 / Math.sqrt(v / (N * L) + 1e-5) };
+      };
+      const channels = samplePositions(C, 4);
+      const opts = { training: true, momentum: 0.1 };
+      if (!backward)
+        return {
+          bytes: (2 * numel + 6 * C) * F32,
+          run: () => tf.F.batchNorm(x, rm, rv, w, b, opts),
+          check(out: Tensor) {
+            const Y = out.dataSync();
+            for (const c of channels) {
+              const { mean, rstd } = channelStats(c);
+              for (const p of samplePositions(N * L, 256)) {
+                const at = (Math.floor(p / L) * C + c) * L + (p % L);
+                const want = (X[at] - mean) * rstd * Wt[c] + B[c];
+                const err = close(Y[at], want, 1e-5 * Math.abs(want) + 1e-5, `y at ${at}`);
+                if (err) return err;
+              }
+            }
+            return null;
+          },
+        };
+      const y = tf.F.batchNorm(x, rm, rv, w, b, opts);
+      const g = tf.randn(shape);
+      const G = g.dataSync();
+      return {
+        bytes: (3 * numel + 5 * C) * F32,
+        run: () => {
+          for (const t of [x, w, b]) {
+            t.grad?.dispose();
+            t.grad = null;
+          }
+          y.backward(g, { retainGraph: true });
+          return [x.grad!, w.grad!, b.grad!];
+        },
+        check([gx, gw, gb]: Tensor[]) {
+          const GX = gx.dataSync(), GW = gw.dataSync(), GB = gb.dataSync();
+          for (const c of channels) {
+            const { mean, rstd } = channelStats(c);
+            const M = N * L;
+            let sg = 0, sgx = 0, mag = 0;
+            for (let s = 0; s < N; s++)
+              for (let i = 0; i < L; i++) {
+                const at = (s * C + c) * L + i;
+                sg += G[at];
+                sgx += G[at] * (X[at] - mean) * rstd;
+                mag += Math.abs(G[at]) * (1 + Math.abs(X[at] - mean) * rstd);
+              }
+            const err = close(GW[c], sgx, sumTol(mag), `gWeight[${c}]`) ?? close(GB[c], sg, sumTol(mag), `gBias[${c}]`);
+            if (err) return err;
+            for (const p of samplePositions(M, 256)) {
+              const at = (Math.floor(p / L) * C + c) * L + (p % L);
+              const xhat = (X[at] - mean) * rstd;
+              const want = Wt[c] * rstd * (G[at] - sg / M - (xhat * sgx) / M);
+              const e2 = close(GX[at], want, 1e-4 * Math.abs(want) + 1e-4, `gx at ${at}`);
+              if (e2) return e2;
+            }
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
+/** erf(v) in float64: Taylor series below 3, the asymptotic erfc series above (ample for a check). */
+function erf(v: number): number {
+  const a = Math.abs(v);
+  let r: number;
+  if (a < 3) {
+    let term = a, sum = a;
+    for (let k = 1; k < 100 && Math.abs(term) > 1e-17; k++) {
+      term *= (-a * a) / k;
+      sum += term / (2 * k + 1);
+    }
+    r = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    r = 1 - (Math.exp(-a * a) / (a * Math.sqrt(Math.PI))) * (1 - 1 / (2 * a * a) + 3 / (4 * a ** 4));
+  }
+  return v < 0 ? -r : r;
+}
+
+function geluCase(n: number): Case {
+  return {
+    op: 'gelu',
+    shape: `[${n}]`,
+    make() {
+      const x = tf.randn([n]);
+      return {
+        bytes: 2 * n * F32,
+        run: () => tf.F.gelu(x),
+        check(out: Tensor) {
+          const X = x.dataSync(), Y = out.dataSync();
+          for (const p of samplePositions(n, 4096)) {
+            const want = 0.5 * X[p] * (1 + erf(X[p] / Math.SQRT2));
+            const err = close(Y[p], want, 1e-5 * Math.abs(want) + 1e-6, `gelu(${X[p]})`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
 /** The suite. Quick mode keeps every kind of case but shrinks the shapes: a smoke test. */
 export function benchCases(quick = false): Case[] {
   if (quick)
@@ -556,6 +766,11 @@ export function benchCases(quick = false): Case[] {
       softmaxCase(128, 512, 0, false),
       softmaxCase(128, 512, 0, true),
       crossEntropyCase(128, 100),
+      layerNormCase(256, 128),
+      layerNormCase(256, 128, true),
+      batchNormCase([2, 8, 14, 14]),
+      batchNormCase([2, 8, 14, 14], true),
+      geluCase(1 << 16),
     ];
   return [
     matmulCase(512, 512, 512),
@@ -584,6 +799,11 @@ export function benchCases(quick = false): Case[] {
     softmaxCase(1024, 4096, 0, false),
     softmaxCase(1024, 4096, 0, true),
     crossEntropyCase(1024, 1000),
+    layerNormCase(8192, 1024),
+    layerNormCase(8192, 1024, true),
+    batchNormCase([8, 64, 56, 56]),
+    batchNormCase([8, 64, 56, 56], true),
+    geluCase(1 << 24),
   ];
 }
 

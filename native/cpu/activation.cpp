@@ -22,15 +22,26 @@ inline float bits_to_float(int32_t b) {
   return f;
 }
 
-// e^x for float, about 1 ulp: x = n·ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor
-// polynomial (truncation < 1e-8), 2^n applied as two exponent-built factors so that results
-// down to the subnormals and up to overflow (inf) come out right. NaN stays NaN.
-inline float exp_approx(float x) {
-  x = x < -104.0f ? -104.0f : x;  // comparisons are false for NaN, which flows through
-  x = x > 89.0f ? 89.0f : x;
+// cond ? a : b on bits. Written as a plain ?: GCC (with its default -ftrapping-math) moves the
+// arithmetic of an arm into a branch and then cannot vectorise the loop for AVX2.
+inline float select(bool cond, float a, float b) {
+  int32_t ia, ib;
+  std::memcpy(&ia, &a, sizeof ia);
+  std::memcpy(&ib, &b, sizeof ib);
+  const int32_t m = -static_cast<int32_t>(cond);
+  return bits_to_float((ia & m) | (ib & ~m));
+}
+
+// e^(hi + lo) for float, about 1 ulp: hi + lo = n·ln2 + r with |r| <= ln2/2, e^r by its
+// degree-7 Taylor polynomial (truncation < 1e-8), 2^n applied as two exponent-built factors so
+// results down to the subnormals and up to overflow (inf) come out right. NaN stays NaN. `lo`
+// carries what a float cannot hold of a large argument (see exp_neg_half_square).
+inline float exp_approx(float hi, float lo = 0.0f) {
+  hi = select(hi < -104.0f, -104.0f, hi);  // comparisons are false for NaN, which flows through
+  hi = select(hi > 89.0f, 89.0f, hi);
   const float shifter = 12582912.0f;  // 1.5·2^23: adding it rounds to an integer
-  float n = (x * 1.44269504088896341f + shifter) - shifter;
-  float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-6f;
+  float n = ((hi + lo) * 1.44269504088896341f + shifter) - shifter;
+  float r = (hi - n * 0.693145751953125f) + (lo - n * 1.428606765330187e-6f);
   float p = 1.0f / 5040;
   p = p * r + 1.0f / 720;
   p = p * r + 1.0f / 120;
@@ -42,6 +53,18 @@ inline float exp_approx(float x) {
   int32_t ni = static_cast<int32_t>(n);
   int32_t half = ni >> 1;
   return p * bits_to_float((half + 127) << 23) * bits_to_float((ni - half + 127) << 23);
+}
+
+// e^(extra − x²/2) without rounding x² first: x = xh + xl with xh holding 12 significant bits,
+// so xh² is exact and the rest is small. A rounded x² (error ~ulp(x²)) would cost ~1e-6
+// relative accuracy for |x| > 5 in the normal density and the gelu tails.
+inline float exp_neg_half_square(float x, float extra) {
+  x = std::fabs(x);
+  x = select(x > 20.0f, 20.0f, x);  // e^-200 is 0 in float; keeps inf from making inf − inf
+  int32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  float xh = bits_to_float(b & ~0xfff), xl = x - xh;
+  return exp_approx(-0.5f * (xh * xh), extra - (xh * xl + 0.5f * (xl * xl)));
 }
 
 inline float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
@@ -62,8 +85,8 @@ inline float normal_cdf(float x) {
   p = p * t + 0.37409196f;
   p = p * t + 1.00002368f;
   p = p * t - 1.26551223f;
-  float half_erfc = 0.5f * t * exp_approx(p - z * z);
-  return x >= 0 ? 1.0f - half_erfc : half_erfc;  // NaN: half_erfc is NaN
+  float half_erfc = 0.5f * t * exp_neg_half_square(x, p);  // t·exp(−z² + P(t)), z² = x²/2
+  return select(x >= 0, 1.0f - half_erfc, half_erfc);  // NaN: half_erfc is NaN
 }
 
 constexpr float kInvSqrt2Pi = 0.3989422804014327f;
@@ -78,7 +101,7 @@ struct Params {
 struct Gelu {
   static float f(float x, Params) { return x * normal_cdf(x); }
   static float df(float x, float g, Params) {
-    return g * (normal_cdf(x) + x * kInvSqrt2Pi * exp_approx(-0.5f * x * x));
+    return g * (normal_cdf(x) + x * kInvSqrt2Pi * exp_neg_half_square(x, 0.0f));
   }
 };
 
@@ -115,8 +138,8 @@ struct Softplus {
 };
 
 struct LeakyRelu {
-  static float f(float x, Params p) { return x > 0 ? x : x * p.alpha; }
-  static float df(float x, float g, Params p) { return x > 0 ? g : g * p.alpha; }
+  static float f(float x, Params p) { return select(x > 0, x, x * p.alpha); }
+  static float df(float x, float g, Params p) { return select(x > 0, g, g * p.alpha); }
 };
 
 struct Elu {

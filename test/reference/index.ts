@@ -10,3 +10,4 @@ export * from './gradcheck';
 export * from './attention';
 export * from './conv';
 export * from './loss';
+export * from './norm';

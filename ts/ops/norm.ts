@@ -256,7 +256,13 @@ export function embedding(indices: Tensor, weight: Tensor, opts: { paddingIdx?: 
     if (paddingIdx < 0) paddingIdx += V;
   }
   const flat = reshape(indices, [indices.size]);
-  const out = apply(embeddingDef, [weight, flat], { paddingIdx, outShape: [...indices.shape, weight.shape[1]] });
-  if (flat !== indices) releaseTemporaries(out, [flat]);
+  let out: Tensor;
+  try {
+    out = apply(embeddingDef, [weight, flat], { paddingIdx, outShape: [...indices.shape, weight.shape[1]] });
+  } catch (e) {
+    flat.dispose();
+    throw e;
+  }
+  releaseTemporaries(out, [flat]);
   return out;
 }
