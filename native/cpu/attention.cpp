@@ -9,10 +9,11 @@
 // strides, outputs are contiguous.
 //
 // Forward: one task per (batch entry, block of kBlockQ queries). It walks key blocks of
-// kBlockK keys, computes the score tile S = (Q·scale)·Kᵀ, masks it, and keeps a running max and
-// sum per query row (online softmax), rescaling the output accumulator when the max grows; the
-// Tq × Tk matrix never exists. Causal attention skips the key blocks above the diagonal. It
-// saves lse = max + log(sum) per row for the backward pass.
+// kBlockK keys, computes the score tile transposed, Sᵀ = K·(Q·scale)ᵀ (so K is read in place,
+// with any strides, and only Qᵀ is packed, once per task), masks it, and keeps a running max and
+// sum per query (online softmax, vectorised across queries), rescaling the output accumulator
+// when the max grows; the Tq × Tk matrix never exists. Causal attention skips the key blocks
+// above the diagonal. It saves lse = max + log(sum) per row for the backward pass.
 // Backward: one task per batch entry (no two threads write the same gradient): key blocks
 // outer, query blocks inner; P is recomputed from Q, K and lse, then Di = rowsum(dO ∘ O),
 // dP = dO·Vᵀ, dS = P ∘ (dP - Di), dQ += dS·K·scale, dK += dSᵀ·Q·scale, dV += Pᵀ·dO.

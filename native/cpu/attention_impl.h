@@ -41,20 +41,6 @@ static inline vf vexp(vf x) {
   return underflow ? splat(0.0f) : res;
 }
 
-// NaN-propagating max (a NaN score must not be mistaken for a masked one).
-static inline float nanmax(float a, float b) { return (b > a || b != b) ? b : a; }
-
-static inline float row_max(const float* s, int64_t n) {
-  vf m = splat(-INFINITY);
-  for (int64_t j = 0; j < n; j += W) {
-    const vf x = load(s + j);
-    m = (x > m) | (x != x) ? x : m;
-  }
-  float r = -INFINITY;
-  for (int l = 0; l < W; l++) r = nanmax(r, m[l]);
-  return r;
-}
-
 // s[j] = exp(s[j] - shift) over a padded row; returns the sum.
 static inline float exp_row(float* s, int64_t n, float shift) {
   vf sum{};
@@ -154,6 +140,7 @@ static void pack_t(const float* src, int64_t rs, int64_t cs, int64_t rows, int64
 
 // Scores of one (query block × key block) tile, masked: entries a query may not attend
 // (causal, a false bool mask, key padding of the tile) become -inf; a float mask is added.
+// Row-major by query (s[i·ld + j], the backward's layout).
 static void mask_scores(const AttnArgs& p, int64_t b, int64_t q0, int64_t nq, int64_t k0, int64_t nk, float* s,
                         int64_t ld) {
   for (int64_t i = 0; i < nq; i++) {
@@ -171,39 +158,83 @@ static void mask_scores(const AttnArgs& p, int64_t b, int64_t q0, int64_t nq, in
   }
 }
 
+// The same for the forward's transposed tile (st[j·ld + i], key-major). Only the nq real query
+// columns are masked: the padding columns are never used.
+static void mask_scores_t(const AttnArgs& p, int64_t b, int64_t q0, int64_t nq, int64_t k0, int64_t nk, float* st,
+                          int64_t ld) {
+  if (p.causal) {
+    if (k0 + nk - 1 <= q0) return;  // the whole tile is on or below the diagonal
+    for (int64_t j = 0; j < nk; j++)
+      for (int64_t i = 0; i < std::min(nq, k0 + j - q0); i++) st[j * ld + i] = -INFINITY;  // key after query
+  } else if (p.mask_kind == MaskKind::Bool) {
+    const uint8_t* m = static_cast<const uint8_t*>(p.mask) + p.mask_off[b] + q0 * p.mask_rs + k0 * p.mask_cs;
+    for (int64_t j = 0; j < nk; j++)
+      for (int64_t i = 0; i < nq; i++)
+        if (!m[i * p.mask_rs + j * p.mask_cs]) st[j * ld + i] = -INFINITY;
+  } else if (p.mask_kind == MaskKind::Float) {
+    const float* m = static_cast<const float*>(p.mask) + p.mask_off[b] + q0 * p.mask_rs + k0 * p.mask_cs;
+    for (int64_t j = 0; j < nk; j++)
+      for (int64_t i = 0; i < nq; i++) st[j * ld + i] += m[i * p.mask_rs + j * p.mask_cs];
+  }
+}
+
 // Forward for tasks [t0, t1) of (batch × query block): online softmax over key blocks.
+// The score tile is computed transposed, Sᵀ = K·(Q·scale)ᵀ, so K is read in place with any
+// strides (it is the broadcast operand of the register tile) and only Qᵀ is packed, once per
+// task; the softmax statistics then run down columns, vectorised across queries. V is read in
+// place too when its rows are dense and a whole number of vectors, else packed per key block.
 static void forward(const AttnArgs& p, int64_t t0, int64_t t1) {
-  const int64_t D = p.D, Dv = p.Dv, DvP = padded(Dv), BKP = padded(kBlockK);
-  Scratch<float> qs(kBlockQ * std::max<int64_t>(D, 1)), kt(std::max<int64_t>(D, 1) * BKP), vb(kBlockK * DvP + W),
-      s(kBlockQ * BKP), acc(kBlockQ * DvP + W), m(kBlockQ), l(kBlockQ);
+  const int64_t D = p.D, Dv = p.Dv, DvP = padded(Dv), BQP = padded(kBlockQ);
+  const bool v_in_place = p.v.cs == 1 && Dv % W == 0;
+  Scratch<float> qt(std::max<int64_t>(D, 1) * BQP), vb(v_in_place ? 1 : kBlockK * DvP + W), st(kBlockK * BQP),
+      acc(kBlockQ * DvP + W), m(BQP), l(BQP), alpha(BQP);
   const int64_t nqb = (p.Tq + kBlockQ - 1) / kBlockQ;
   for (int64_t t = t0; t < t1; t++) {
     const int64_t b = t / nqb, q0 = t % nqb * kBlockQ, nq = std::min(kBlockQ, p.Tq - q0);
-    pack(p.q.at(b) + q0 * p.q.rs, p.q.rs, p.q.cs, nq, D, p.scale, qs.get(), D);
+    const float* qb = p.q.at(b) + q0 * p.q.rs;
+    for (int64_t d = 0; d < D; d++) {
+      float* row = qt.get() + d * BQP;
+      for (int64_t i = 0; i < nq; i++) row[i] = qb[i * p.q.rs + d * p.q.cs] * p.scale;
+      for (int64_t i = nq; i < BQP; i++) row[i] = 0.f;
+    }
     std::fill(acc.get(), acc.get() + nq * DvP, 0.f);
-    std::fill(m.get(), m.get() + nq, -INFINITY);
-    std::fill(l.get(), l.get() + nq, 0.f);
+    std::fill(m.get(), m.get() + BQP, -INFINITY);
+    std::fill(l.get(), l.get() + BQP, 0.f);
     // causal (top-left aligned): row i sees keys j <= i, so later key blocks are skipped
     const int64_t key_end = p.causal ? std::min(p.Tk, q0 + nq) : p.Tk;
     for (int64_t k0 = 0; k0 < key_end; k0 += kBlockK) {
       const int64_t nk = std::min(kBlockK, key_end - k0);
-      pack_t(p.k.at(b) + k0 * p.k.rs, p.k.rs, p.k.cs, nk, D, kt.get(), BKP);
-      pack(p.v.at(b) + k0 * p.v.rs, p.v.rs, p.v.cs, nk, Dv, 1.f, vb.get(), DvP);
-      gemm_tile(nq, BKP, D, qs.get(), D, 1, kt.get(), BKP, s.get(), BKP, true);
-      mask_scores(p, b, q0, nq, k0, nk, s.get(), BKP);
-      for (int64_t i = 0; i < nq; i++) {
-        float* row = s.get() + i * BKP;
-        const float m_new = nanmax(m[i], row_max(row, BKP));
-        if (m_new == -INFINITY) {  // nothing visible yet in this row: contributes nothing
-          std::fill(row, row + BKP, 0.f);
-          continue;
+      gemm_tile(nk, BQP, D, p.k.at(b) + k0 * p.k.rs, p.k.rs, p.k.cs, qt.get(), BQP, st.get(), BQP, true);
+      mask_scores_t(p, b, q0, nq, k0, nk, st.get(), BQP);
+      for (int64_t i = 0; i < BQP; i += W) {
+        vf mx = load(m.get() + i);
+        for (int64_t j = 0; j < nk; j++) {
+          const vf x = load(st.get() + j * BQP + i);
+          mx = (x > mx) | (x != x) ? x : mx;
         }
-        const float alpha = std::exp(m[i] - m_new);  // 0 on the first visible block
-        l[i] = l[i] * alpha + exp_row(row, BKP, m_new);
-        m[i] = m_new;
-        if (alpha != 1.f) scale_row(acc.get() + i * DvP, DvP, alpha);
+        // a column with nothing visible yet keeps max -inf; shifting it by 0 instead gives
+        // p = exp(-inf) = 0 and alpha = 0 rather than NaN
+        const vf shift = mx == splat(-INFINITY) ? splat(0.f) : mx;
+        const vf a = vexp(load(m.get() + i) - shift);
+        vf sum{};
+        for (int64_t j = 0; j < nk; j++) {
+          const vf pj = vexp(load(st.get() + j * BQP + i) - shift);
+          store(st.get() + j * BQP + i, pj);
+          sum += pj;
+        }
+        store(l.get() + i, load(l.get() + i) * a + sum);
+        store(m.get() + i, mx);
+        store(alpha.get() + i, a);
       }
-      gemm_tile(nq, DvP, nk, s.get(), BKP, 1, vb.get(), DvP, acc.get(), DvP, false);
+      for (int64_t i = 0; i < nq; i++)
+        if (alpha[i] != 1.f) scale_row(acc.get() + i * DvP, DvP, alpha[i]);
+      // O += P·V with P = (Sᵀ)ᵀ
+      if (v_in_place)
+        gemm_tile(nq, DvP, nk, st.get(), 1, BQP, p.v.at(b) + k0 * p.v.rs, p.v.rs, acc.get(), DvP, false);
+      else {
+        pack(p.v.at(b) + k0 * p.v.rs, p.v.rs, p.v.cs, nk, Dv, 1.f, vb.get(), DvP);
+        gemm_tile(nq, DvP, nk, st.get(), 1, BQP, vb.get(), DvP, acc.get(), DvP, false);
+      }
     }
     float* out = p.out + (b * p.Tq + q0) * Dv;
     float* lse = p.lse + b * p.Tq + q0;
