@@ -2,3 +2,4 @@
 export { relu, sigmoid, tanh } from './ops/elementwise';
 export { linear } from './ops/linalg';
 export { maxPool2d, avgPool2d, adaptiveAvgPool2d, adaptiveMaxPool2d } from './ops/pool';
+export type { MaxPool2dOptions, AvgPool2dOptions, OutputSize } from './ops/pool';

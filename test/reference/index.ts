@@ -7,3 +7,4 @@ export * from './linalg';
 export * from './movement';
 export * from './vjp';
 export * from './gradcheck';
+export * from './pool';
