@@ -109,10 +109,7 @@ describe('reference VJPs match finite differences', () => {
     seeded(`${kind}`, (rng) => {
       for (let trial = 0; trial < 6; trial++) {
         const c = randomConfig(rng, kind);
-        c.shape = [1, 2, Math.max(c.shape[2], 3), Math.max(c.shape[3], 3)];
-        if (!kind.startsWith('adaptive') && R.maxPool2d(R.zeros(c.shape), { ...c.opts, kernelSize: c.opts.kernelSize }).values.data.length === 0) continue;
-        let x: RefTensor;
-        try { x = R.randn(c.shape, rng); refForward(c, x); } catch { continue; }
+        const x = R.randn(c.shape, rng);
         const y = refForward(c, x).y;
         const g = R.randn(y.shape, rng);
         const [fd] = R.finiteDiffVjp(([xx]) => refForward(c, xx).y, [x], g);
@@ -416,18 +413,5 @@ describe('no leaks', () => {
     body();  // warm-up: lazily created state is not a leak
     expectNoLeaks(body);
     expect(tf.memory().native.scratchBytes).toBe(0);
-  });
-
-  test('backward still works after the scope that built the graph has closed', () => {
-    expectNoLeaks(() => tf.scope(() => {
-      const x = tf.randn([1, 2, 8, 8], { requiresGrad: true });
-      const f = () => tf.F.maxPool2d(tf.F.avgPool2d(x, { kernelSize: 3, stride: 1, padding: 1 }), { kernelSize: 2, stride: 1 });
-      tf.scope(f).sum().backward();
-      const viaScope = toRef(x.grad!);
-      x.zeroGrad();
-      f().sum().backward();
-      expectEqual(x.grad!, viaScope, 'same gradient');
-      x.zeroGrad();
-    }));
   });
 });

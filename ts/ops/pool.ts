@@ -5,7 +5,6 @@
 // returnIndices the caller gets them too.
 import { Tensor } from '../tensor';
 import { OpDef, apply, releaseTemporaries } from '../autograd';
-import { keep } from '../storage';
 import { fmt } from '../shape';
 import { ArgumentError, DTypeError, ShapeError } from '../errors';
 import { runKernel } from './kernel';
@@ -165,8 +164,6 @@ function maxPool(x: Tensor, kernel: string, native: MaxAttrs['native'], shape: (
     const y4 = apply(maxPoolDef, [x4], attrs);
     const ix = attrs.indices!;
     if (wantIndices) out.t = ix.view_(ix.shape, ix.strides, ix.offset);
-    // The node owns its indices: a scope that closes before backward() must not free them.
-    if (y4.gradFn) keep(ix);
     releaseTemporaries(y4, [ix]);
     return y4;
   }, out);
