@@ -741,6 +741,142 @@ function geluCase(n: number): Case {
   };
 }
 
+/** Output rows (or columns) whose k-wide, stride-s window (padding p) covers input row h. */
+function coveringOutputs(h: number, k: number, s: number, p: number, out: number): number[] {
+  const lo = Math.max(0, Math.ceil((h + p - k + 1) / s)), hi = Math.min(out - 1, Math.floor((h + p) / s));
+  return Array.from({ length: Math.max(0, hi - lo + 1) }, (_, i) => lo + i);
+}
+
+/** A k×k, stride-s, padding-p max or average (countIncludePad) pooling of [N, C, H, W]; `backward`
+ *  times the native backward kernel through autograd (the graph kept between runs). Bytes: the
+ *  forward reads the input and writes the output (max: values and int32 indices); the backward
+ *  reads the output gradient (max: and the indices) and writes the input gradient. */
+function poolCase(kind: PoolKind, shape: [number, number, number, number], k: number, s: number, p: number, backward = false): Case {
+  const [N, C, H, W] = shape;
+  const OH = Math.floor((H + 2 * p - k) / s) + 1, OW = Math.floor((W + 2 * p - k) / s) + 1;
+  const inN = N * C * H * W, outN = N * C * OH * OW;
+  const isMax = kind === 'maxPool2d';
+  const opts = { kernelSize: k, stride: s, padding: p };
+  return {
+    op: `${kind} ${k}×${k}/${s}${p ? ` pad ${p}` : ''}${backward ? ' backward' : ''}`,
+    shape: `[${shape}]`,
+    make() {
+      const x = tf.randn(shape, { requiresGrad: backward });
+      const X = x.dataSync();
+      const at = (pl: number, h: number, w: number) => pl * H * W + h * W + w;
+      // the window of output (pl, oh, ow): its max and argmax, or its average
+      const window = (pl: number, oh: number, ow: number) => {
+        let best = -Infinity, arg = -1, sum = 0;
+        for (let i = 0; i < k; i++)
+          for (let j = 0; j < k; j++) {
+            const h = oh * s - p + i, w = ow * s - p + j;
+            if (h < 0 || h >= H || w < 0 || w >= W) continue;
+            const v = X[at(pl, h, w)];
+            sum += v;
+            if (v > best) { best = v; arg = h * W + w; }
+          }
+        return { best, arg, avg: sum / (k * k) };
+      };
+      const pool = () => (isMax ? tf.F.maxPool2d(x, opts) : tf.F.avgPool2d(x, opts));
+      if (!backward)
+        return {
+          bytes: (inN + (isMax ? 2 : 1) * outN) * F32,
+          run: pool,
+          check(out: Tensor) {
+            const Y = out.dataSync();
+            for (const q of samplePositions(outN, 4096)) {
+              const pl = Math.floor(q / (OH * OW)), oh = Math.floor(q / OW) % OH, ow = q % OW;
+              const want = window(pl, oh, ow);
+              const err = isMax ? (Y[q] === want.best ? null : `out[${q}]: got ${Y[q]}, expected ${want.best}`)
+                : close(Y[q], want.avg, 1e-5 * Math.abs(want.avg) + 1e-6, `out[${q}]`);
+              if (err) return err;
+            }
+            return null;
+          },
+        };
+      const y = pool();
+      const g = tf.randn([N, C, OH, OW]);
+      const G = g.dataSync();
+      return {
+        bytes: ((isMax ? 2 : 1) * outN + inN) * F32,
+        run: () => {
+          x.grad = null;  // the harness disposes the gradient it is given
+          y.backward(g, { retainGraph: true });
+          return [x.grad!];
+        },
+        check([gx]: Tensor[]) {
+          const GX = gx.dataSync();
+          gx.dispose();  // a .grad is kept out of every scope, the harness's too
+          for (const q of samplePositions(inN, 2048)) {
+            const pl = Math.floor(q / (H * W)), h = Math.floor(q / W) % H, w = q % W;
+            let want = 0, mag = 0;
+            for (const oh of coveringOutputs(h, k, s, p, OH))
+              for (const ow of coveringOutputs(w, k, s, p, OW)) {
+                const gv = G[pl * OH * OW + oh * OW + ow];
+                const win = window(pl, oh, ow);
+                const part = isMax ? (win.arg === h * W + w ? gv : 0) : gv / (k * k);
+                want += part;
+                mag += Math.abs(part);
+              }
+            const err = close(GX[q], want, sumTol(mag), `gx[${q}]`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
+/** adaptiveAvgPool2d to 1×1 (the global average pool before a classifier), forward or backward. */
+function globalAvgPoolCase(shape: [number, number, number, number], backward = false): Case {
+  const [N, C, H, W] = shape;
+  const planes = N * C, HW = H * W;
+  return {
+    op: `adaptiveAvgPool2d →1×1${backward ? ' backward' : ''}`,
+    shape: `[${shape}]`,
+    make() {
+      const x = tf.randn(shape, { requiresGrad: backward });
+      if (!backward)
+        return {
+          bytes: (planes * HW + planes) * F32,
+          run: () => tf.F.adaptiveAvgPool2d(x, 1),
+          check(out: Tensor) {
+            const X = x.dataSync(), Y = out.dataSync();
+            for (const pl of samplePositions(planes, 1024)) {
+              let sum = 0, mag = 0;
+              for (let i = 0; i < HW; i++) { sum += X[pl * HW + i]; mag += Math.abs(X[pl * HW + i]); }
+              const err = close(Y[pl], sum / HW, sumTol(mag) / HW, `out[${pl}]`);
+              if (err) return err;
+            }
+            return null;
+          },
+        };
+      const y = tf.F.adaptiveAvgPool2d(x, 1);
+      const g = tf.randn([N, C, 1, 1]);
+      const G = g.dataSync();
+      return {
+        bytes: (planes + planes * HW) * F32,
+        run: () => {
+          x.grad = null;
+          y.backward(g, { retainGraph: true });
+          return [x.grad!];
+        },
+        check([gx]: Tensor[]) {
+          const GX = gx.dataSync();
+          gx.dispose();  // a .grad is kept out of every scope, the harness's too
+          for (const q of samplePositions(planes * HW, 4096)) {
+            const want = G[Math.floor(q / HW)] / HW;
+            const err = close(GX[q], want, 1e-6 * Math.abs(want) + 1e-7, `gx[${q}]`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
 /** The suite. Quick mode keeps every kind of case but shrinks the shapes: a smoke test. */
 export function benchCases(quick = false): Case[] {
   if (quick)
@@ -771,6 +907,13 @@ export function benchCases(quick = false): Case[] {
       batchNormCase([2, 8, 14, 14]),
       batchNormCase([2, 8, 14, 14], true),
       geluCase(1 << 16),
+      poolCase('maxPool2d', [2, 16, 32, 32], 2, 2, 0),
+      poolCase('maxPool2d', [2, 16, 32, 32], 3, 2, 1),
+      poolCase('maxPool2d', [2, 16, 32, 32], 3, 2, 1, true),
+      poolCase('avgPool2d', [2, 16, 32, 32], 2, 2, 0),
+      poolCase('avgPool2d', [2, 16, 32, 32], 2, 2, 0, true),
+      globalAvgPoolCase([8, 64, 7, 7]),
+      globalAvgPoolCase([8, 64, 7, 7], true),
     ];
   return [
     matmulCase(512, 512, 512),
@@ -804,6 +947,15 @@ export function benchCases(quick = false): Case[] {
     batchNormCase([8, 64, 56, 56]),
     batchNormCase([8, 64, 56, 56], true),
     geluCase(1 << 24),
+    poolCase('maxPool2d', [8, 64, 112, 112], 2, 2, 0),
+    poolCase('maxPool2d', [8, 64, 112, 112], 2, 2, 0, true),
+    poolCase('maxPool2d', [8, 64, 112, 112], 3, 2, 1),
+    poolCase('maxPool2d', [8, 64, 112, 112], 3, 2, 1, true),
+    poolCase('avgPool2d', [8, 64, 112, 112], 2, 2, 0),
+    poolCase('avgPool2d', [8, 64, 112, 112], 2, 2, 0, true),
+    poolCase('avgPool2d', [8, 64, 112, 112], 3, 2, 1),
+    globalAvgPoolCase([64, 512, 7, 7]),
+    globalAvgPoolCase([64, 512, 7, 7], true),
   ];
 }
 

@@ -8,3 +8,4 @@ export { layerNorm, batchNorm, batchNorm2d, dropout, embedding } from './ops/nor
 export type { BatchNormOptions } from './ops/norm';
 export { scaledDotProductAttention, type AttentionOptions } from './ops/attention';
 export { conv2d } from './ops/conv';
+export type { MaxPool2dOptions, AvgPool2dOptions, OutputSize } from './ops/pool';

@@ -11,3 +11,4 @@ export * from './attention';
 export * from './conv';
 export * from './loss';
 export * from './norm';
+export * from './pool';
