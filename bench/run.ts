@@ -747,6 +747,8 @@ function coveringOutputs(h: number, k: number, s: number, p: number, out: number
   return Array.from({ length: Math.max(0, hi - lo + 1) }, (_, i) => lo + i);
 }
 
+type PoolKind = 'maxPool2d' | 'avgPool2d';
+
 /** A k×k, stride-s, padding-p max or average (countIncludePad) pooling of [N, C, H, W]; `backward`
  *  times the native backward kernel through autograd (the graph kept between runs). Bytes: the
  *  forward reads the input and writes the output (max: values and int32 indices); the backward
