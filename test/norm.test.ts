@@ -232,6 +232,17 @@ describe('batchNorm', () => {
     gradCheck('batchNorm large mean', y, rng, [x], (g) => normVjp.batchNorm(xr, null, null, null, null, { training: true }, g));
   });
 
+  seeded('a non-contiguous (transposed) output gradient', (rng) => {
+    const [x, xr] = input(R.randn([3, 4, 2, 5], rng), 'contiguous', true);
+    const [w, wr] = input(R.randn([4], rng), 'contiguous', true);
+    const y = tf.F.batchNorm(x, null, null, w, null, { training: true });
+    const G = f32ref(R.randn([3, 4, 5, 2], rng));
+    y.backward(fromRef(G).transpose(2, 3));
+    const [gx, gw] = normVjp.batchNorm(xr, null, null, wr, null, { training: true }, R.transpose(G, 2, 3));
+    expectClose(x.grad!, gx, ...BWD, 'gx');
+    expectClose(w.grad!, gw, ...BWD, 'gw');
+  });
+
   test('batchNorm2d takes 4-D input only', () => {
     expect(tf.F.batchNorm2d(tf.randn([2, 3, 2, 2]), null, null, null, null, { training: true }).shape).toEqual([2, 3, 2, 2]);
     expect(() => tf.F.batchNorm2d(tf.randn([2, 3, 4]), null, null, null, null, { training: true })).toThrow(tf.ShapeError);
