@@ -54,7 +54,7 @@ function randomConfig(rng: Rng): Config {
 }
 
 /** Larger configurations whose column matrices span several blocks of output positions (the
- *  kernels block at ~384 KiB), with block edges inside output rows, and the 1×1 path. */
+ *  kernels block at most 192 output positions), with block edges inside output rows, and the 1×1 path. */
 const BLOCKED: Config[] = [
   { x: [2, 64, 20, 19], w: [5, 64, 3, 3], bias: true, opts: { padding: 1 } },
   { x: [1, 48, 23, 17], w: [6, 24, 3, 3], bias: false, opts: { padding: [2, 1], stride: [1, 2], dilation: 2, groups: 2 } },
