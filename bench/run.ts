@@ -1010,7 +1010,15 @@ function runCase(c: Case, peak: Peak, targetMs: number): CaseResult {
     const inst: Instance<Tensor | Tensor[]> = c.make();
     let error: string | null;
     try {
-      error = tf.scope(() => inst.check(inst.run()));
+      // outputs are disposed explicitly: a gradient taken from .grad was keep()-ed out of every scope
+      error = tf.scope(() => {
+        const out = inst.run();
+        try {
+          return inst.check(out);
+        } finally {
+          disposeAll(out);
+        }
+      });
     } catch (e) {
       error = `threw: ${(e as Error).message}`;
     }
