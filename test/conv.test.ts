@@ -3,6 +3,7 @@
 // configurations (odd sizes, strides, padding modes, dilation, groups, bias, batch, layouts), typed
 // errors from the wrapper and the native boundary, NaN propagation and leaks.
 // Rerun a failure with the seed it prints: REF_SEED=<seed> npx jest test/conv.test.ts
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '../ts';
@@ -280,6 +281,54 @@ describe('the native kernels validate their views', () => {
     }
     expect(err).toBeInstanceOf(Cls);
     expect((err as Error).message).toMatch(message);
+  });
+});
+
+describe('the native kernels survive random near-valid calls', () => {
+  // Consistent geometries with one thing perturbed (a dim, a stride, an attribute) at random, run
+  // in a child process: every call must succeed or throw a typed error, never crash.
+  const script = `
+    const addon = require('node-gyp-build')(${JSON.stringify(path.join(__dirname, '..'))});
+    let seed = Number(process.argv[1]);
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const int = (lo, hi) => lo + Math.floor(rand() * (hi - lo));
+    const buf = addon.alloc(1 << 20);
+    const contiguous = (s) => s.map((_, i) => s.slice(i + 1).reduce((a, b) => a * b, 1));
+    const tweak = (s) => (rand() < 0.15 ? s.map((d) => (rand() < 0.3 ? int(0, 7) : d)) : s);
+    const view = (shape, dtype = 0) => {
+      const s = rand() < 0.05 ? shape.slice(1) : tweak(shape);
+      let st = contiguous(s);
+      if (rand() < 0.1) st = st.map((x) => x * int(0, 3));
+      return [buf, rand() < 0.03 ? 1 : dtype, int(0, 64), s, st];
+    };
+    let ok = 0, typed = 0;
+    const untyped = [];
+    for (let i = 0; i < 3000; i++) {
+      const g = int(1, 4), n = int(0, 3), cg = int(0, 4), cog = int(0, 3), kh = int(1, 4), kw = int(1, 4);
+      const attrs = { stride: [int(1, 4), int(1, 4)], padding: [int(0, 3), int(0, 3), int(0, 3), int(0, 3)], dilation: [int(1, 3), int(1, 3)], groups: g };
+      if (rand() < 0.1) attrs[['stride', 'padding', 'dilation', 'groups'][int(0, 4)]] = [[0, 1], [-1, 0, 0, 0], [1], 0, 2 ** 40, 'x'][int(0, 6)];
+      const h = int(0, 9), w = int(0, 9);
+      const ho = Math.floor((h + attrs.padding[0] + attrs.padding[1] - attrs.dilation[0] * (kh - 1) - 1) / attrs.stride[0]) + 1;
+      const wo = Math.floor((w + attrs.padding[2] + attrs.padding[3] - attrs.dilation[1] * (kw - 1) - 1) / attrs.stride[1]) + 1;
+      const xs = [n, cg * g, h, w], ws = [cog * g, cg, kh, kw], os = [n, cog * g, Math.max(ho, 0), Math.max(wo, 0)];
+      const op = ['conv2d', 'conv2dBias', 'conv2dInputGrad', 'conv2dWeightGrad'][int(0, 4)];
+      const views = op === 'conv2d' ? [view(xs), view(ws), view(os)]
+        : op === 'conv2dBias' ? [view(xs), view(ws), view([cog * g]), view(os)]
+        : op === 'conv2dInputGrad' ? [view(os), view(ws), view(xs)] : [view(xs), view(os), view(ws)];
+      try { addon.run(op, views, attrs); ok++; } catch (e) {
+        if (String(e && e.code).startsWith('ERR_TF_')) typed++; else untyped.push(String(e && e.message));
+      }
+    }
+    console.log(JSON.stringify({ ok, typed, untyped: untyped.slice(0, 5) }));
+  `;
+  test('3000 calls: each succeeds or throws a typed error', () => {
+    const r = spawnSync(process.execPath, ['-e', script, String(Date.now() % 1e9)], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal).toBeNull();
+    expect(r.stderr).toBe('');
+    const summary = JSON.parse(r.stdout.trim());
+    expect(summary.untyped).toEqual([]);
+    expect(summary.ok).toBeGreaterThan(300);  // many calls reach the arithmetic
+    expect(summary.typed).toBeGreaterThan(300);
   });
 });
 
