@@ -155,6 +155,13 @@ describe('forward matches the reference over random configurations', () => {
             expectEqual(i, want.indices, `max indices ${what}`);
             expectClose(tf.F.avgPool2d(t, { ...o, dilation: undefined } as tf.F.AvgPool2dOptions), R.avgPool2d(xr, o), RTOL, ATOL, `avg ${what}`);
           }
+          // and the backward kernels on the same long rows
+          const xg = fromRef(xr, { requiresGrad: true });
+          const yMax = tf.F.maxPool2d(xg, o), yAvg = tf.F.avgPool2d(xg, { ...o, dilation: undefined } as tf.F.AvgPool2dOptions);
+          const gMax = toRef(fromRef(R.randn(yMax.shape as number[], rng))), gAvg = toRef(fromRef(R.randn(yAvg.shape as number[], rng)));
+          yMax.mul(fromRef(gMax)).sum().add(yAvg.mul(fromRef(gAvg)).sum()).backward();
+          const want2 = R.binary('add', R.maxPool2dVjp(xr, o, gMax), R.avgPool2dVjp(xr, { ...o, dilation: [1, 1] }, gAvg));
+          expectClose(xg.grad!, want2, RTOL, ATOL, `backward ${what}`);
         }
   });
 

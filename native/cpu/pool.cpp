@@ -431,6 +431,20 @@ void max_pool_kernel(std::vector<View>& v, const Attrs& a) {
 }
 TF_REGISTER_KERNEL("maxPool2d", 1, 2, false, max_pool_kernel);
 
+// Whether every index of a row lies in [-1, HW) (a branch-free pass the compiler vectorises);
+// if not, `first_bad` receives an offending one.
+TF_CLONES bool row_indices_ok(const int32_t* r, int64_t cs, int64_t n, int32_t HW, int32_t& first_bad) {
+  int32_t bad = 0;
+  if (cs == 1)
+    for (int64_t o = 0; o < n; o++) bad |= (r[o] < -1) | (r[o] >= HW);
+  else
+    for (int64_t o = 0; o < n; o++) bad |= (r[o * cs] < -1) | (r[o * cs] >= HW);
+  if (!bad) return true;
+  for (int64_t o = 0; o < n; o++)
+    if (r[o * cs] < -1 || r[o * cs] >= HW) first_bad = r[o * cs];
+  return false;
+}
+
 // views: g [N,C,OH,OW], indices [N,C,OH,OW] (int32) -> gx [N,C,H,W]. Serves maxPool2d and
 // adaptiveMaxPool2d alike. Each plane's indices are checked before anything is written to it;
 // -1 marks a window that lay wholly in the padding (its gradient goes nowhere).
@@ -449,25 +463,25 @@ void max_pool_backward_kernel(std::vector<View>& v, const Attrs&) {
     for (int64_t p = b; p < e; p++) {
       const float* gp = plane_of<float>(g, p);
       const int32_t* ip = plane_of<int32_t>(ix, p);
+      const int64_t irs = ix.strides[2], ics = ix.strides[3], grs = g.strides[2], gcs = g.strides[3];
+      int32_t first_bad = 0;
       bool ok = true;
-      for (int64_t oh = 0; oh < OH && ok; oh++)
-        for (int64_t o = 0; o < OW; o++) {
-          int32_t k = ip[oh * ix.strides[2] + o * ix.strides[3]];
-          if (k < -1 || k >= HW) {
-            ok = false;
-            bad.store(k);
-            any_bad.store(true);
-            break;
-          }
-        }
-      if (!ok) continue;
+      for (int64_t oh = 0; oh < OH && ok; oh++) ok = row_indices_ok(ip + oh * irs, ics, OW, static_cast<int32_t>(HW), first_bad);
+      if (!ok) {
+        bad.store(first_bad);
+        any_bad.store(true);
+        continue;
+      }
       GradPlane out = grad_plane(gx, p, buf);
       float* d = out.get();
-      for (int64_t oh = 0; oh < OH; oh++)
+      for (int64_t oh = 0; oh < OH; oh++) {
+        const int32_t* ir = ip + oh * irs;
+        const float* gr = gp + oh * grs;
         for (int64_t o = 0; o < OW; o++) {
-          int32_t k = ip[oh * ix.strides[2] + o * ix.strides[3]];
-          if (k >= 0) d[k] += gp[oh * g.strides[2] + o * g.strides[3]];
+          int32_t k = ir[o * ics];
+          if (k >= 0) d[k] += gr[o * gcs];
         }
+      }
       out.finish();
     }
   });
@@ -546,28 +560,71 @@ void avg_pool_kernel(std::vector<View>& v, const Attrs& a) {
 }
 TF_REGISTER_KERNEL("avgPool2d", 1, 1, false, avg_pool_kernel);
 
+#if defined(__x86_64__)
+// Adds the output gradients gv[lo, vhi) (whole blocks of 8) to every tap of their windows in one
+// input row r. Stride 2 spreads 8 values over 16 positions with zeros between them, so it also
+// adds 0 to the position after each block's last tap; the caller keeps that inside the row.
 template <int S>
-TF_CLONES void add_tap_back(float* r, int64_t col0, int32_t s_rt, const float* gv, int32_t lo, int32_t hi) {
-  const int32_t s = S ? S : s_rt;
-  for (int32_t o = lo; o < hi; o++) r[col0 + static_cast<int64_t>(o) * s] += gv[o];
+__attribute__((target("avx2,fma"))) void avg_back_taps_avx2(float* r, const float* gv, int32_t lo, int32_t vhi, int64_t kw, int64_t pw) {
+  static_assert(S == 1 || S == 2, "gathered strides have no vector backward");
+  // tap by tap over the whole row: consecutive taps overlap, and reading back a just-stored,
+  // partly overlapping vector would stall on store forwarding
+  for (int64_t j = 0; j < kw; j++)
+    for (int32_t o = lo; o < vhi; o += 8) {
+      __m256 v = _mm256_loadu_ps(gv + o);
+      float* rc = r + j - pw + static_cast<int64_t>(o) * S;  // >= r in the interior
+      if constexpr (S == 1) {
+        _mm256_storeu_ps(rc, _mm256_add_ps(_mm256_loadu_ps(rc), v));
+      } else {
+        __m256 a = _mm256_unpacklo_ps(v, _mm256_setzero_ps()), b = _mm256_unpackhi_ps(v, _mm256_setzero_ps());
+        __m256 e0 = _mm256_permute2f128_ps(a, b, 0x20);  // v0 0 v1 0 v2 0 v3 0
+        __m256 e1 = _mm256_permute2f128_ps(a, b, 0x31);  // v4 0 v5 0 v6 0 v7 0
+        _mm256_storeu_ps(rc, _mm256_add_ps(_mm256_loadu_ps(rc), e0));
+        _mm256_storeu_ps(rc + 8, _mm256_add_ps(_mm256_loadu_ps(rc + 8), e1));
+      }
+    }
+}
+#endif
+
+// gv[o] = g[o * gs] / divisor over the interior columns, which share one divisor.
+TF_CLONES void divide_row(const float* g, int64_t gs, float divisor, float* gv, int32_t lo, int32_t hi) {
+  if (gs == 1)
+    for (int32_t o = lo; o < hi; o++) gv[o] = g[o] / divisor;
+  else
+    for (int32_t o = lo; o < hi; o++) gv[o] = g[o * gs] / divisor;
 }
 
+// gx for one plane: each output's gradient over its divisor, added to its window's taps inside
+// the input. Interior columns go 8 at a time (strides 1 and 2 on AVX2); the rest one by one.
 template <int S>
 void avg_pool_back_plane(const float* gp, int64_t grs, int64_t gcs, float* d, const Geom& g, const AvgOpts& opt,
                          int32_t lo, int32_t hi, float* gv) {
+  int32_t vhi = lo;  // vector columns: [lo, vhi)
+#if defined(__x86_64__)
+  if ((S == 1 || S == 2) && use_avx2()) {
+    int32_t top = hi;
+    while (S == 2 && top > lo && (g.kw - 1) - g.pw + 2 * static_cast<int64_t>(top - 1) + 1 > g.W - 1) top--;
+    vhi = lo + (top - lo) / 8 * 8;
+  }
+#endif
   for (int64_t oh = 0; oh < g.OH; oh++) {
     Extent eh = extent(oh, g.kh, g.sh, g.ph, g.H);
-    for (int64_t o = 0; o < g.OW; o++)
-      gv[o] = gp[oh * grs + o * gcs] / divisor(eh, extent(o, g.kw, g.sw, g.pw, g.W), opt);
+    const float* gr = gp + oh * grs;
+    if (lo < hi) divide_row(gr, gcs, divisor(eh, extent(lo, g.kw, g.sw, g.pw, g.W), opt), gv, lo, hi);
+    for (int64_t o = 0; o < lo; o++) gv[o] = gr[o * gcs] / divisor(eh, extent(o, g.kw, g.sw, g.pw, g.W), opt);
+    for (int64_t o = hi; o < g.OW; o++) gv[o] = gr[o * gcs] / divisor(eh, extent(o, g.kw, g.sw, g.pw, g.W), opt);
     for (int64_t h = eh.lo; h < eh.hi; h++) {
       float* r = d + h * g.W;
-      for (int64_t j = 0; j < g.kw; j++) add_tap_back<S>(r, j - g.pw, static_cast<int32_t>(g.sw), gv, lo, hi);
-      auto border = [&](int64_t o) {
+#if defined(__x86_64__)
+      if constexpr (S == 1 || S == 2)
+        if (vhi > lo) avg_back_taps_avx2<S>(r, gv, lo, vhi, g.kw, g.pw);
+#endif
+      auto one = [&](int64_t o) {
         Extent ew = extent(o, g.kw, g.sw, g.pw, g.W);
         for (int64_t w = ew.lo; w < ew.hi; w++) r[w] += gv[o];
       };
-      for (int64_t o = 0; o < lo; o++) border(o);
-      for (int64_t o = hi; o < g.OW; o++) border(o);
+      for (int64_t o = 0; o < lo; o++) one(o);
+      for (int64_t o = vhi; o < g.OW; o++) one(o);
     }
   }
 }
