@@ -5,13 +5,14 @@
 //   avgPool2d(+Backward) torch's divisor rules (windows clipped to the padded input in ceil mode,
 //                        countIncludePad, divisorOverride)
 //   adaptiveAvgPool2d(+Backward), adaptiveMaxPool2d   windows [floor(i*H/o), ceil((i+1)*H/o))
-// Every kernel threads over planes × blocks of output rows (or planes alone where a backward
-// scatters into a plane). Inputs whose columns are not contiguous are packed row-block by
-// row-block into scratch, and outputs go through a row buffer when theirs are not, so the hot
-// loops see unit column strides only. The hot loops run over output columns whose windows lie
-// wholly inside the input (compiled per ISA, with the pooling stride a template constant for 1
-// and 2, so the compiler turns them into vector compares/blends or adds); border columns take
-// a scalar path. Pooling is memory-bound: one pass over the input, one over each output.
+// Every kernel threads over planes × blocks of output rows (planes alone where a backward
+// scatters into a plane). Inputs whose columns are not contiguous are packed block by block into
+// scratch, and outputs go through a row buffer when theirs are not, so the hot loops see unit
+// column strides only. The forward hot loop covers the output columns whose windows lie wholly
+// inside the input, 16 at a time in AVX2 registers across all the window's taps (stride 1 and 2
+// loaded with shuffles, other strides gathered); border columns, narrow rows and machines without
+// AVX2 take the scalar path, which is also the definition the vector path must reproduce.
+// Pooling is memory-bound: one pass over the input, one over each output.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -24,6 +25,11 @@
 #include "core/memory.h"
 #include "core/registry.h"
 #include "core/threadpool.h"
+#include "matmul.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace tf {
 namespace {
@@ -261,17 +267,110 @@ inline void max_take(float v, int32_t pos, float& m, int32_t& best) {
   }
 }
 
-// One window tap (fixed kh, kw) over the interior output columns [lo, hi): col0 is the tap's
-// input column for output column 0, pos0 its flat position.
+// The interior output columns go kBlock at a time through AVX2 code (used on AVX-512 machines
+// too: pooling is memory-bound), with the block's running results in registers across every tap
+// of the window. The last block overlaps the one before it (each block computes its outputs from
+// scratch), so no remainder is left; rows with fewer interior columns than a block, and machines
+// (or TENSORFORGE_ISA=scalar) without AVX2, take the scalar path.
+constexpr int32_t kBlock = 16;
+
+bool use_avx2() {
+  static const bool yes = std::strcmp(matmul_isa(), "scalar") != 0;  // the GEMM's run-time choice
+  return yes;
+}
+
+// The window rows shared by one output row: nr rows from r0, rstep elements apart, whose flat
+// positions start at pos0 and step by pstep; kw taps per row, dw apart, shifted left by pw.
+struct RowTaps {
+  const float* r0;
+  int64_t rstep;
+  int32_t pos0, pstep;
+  int64_t nr, kw, dw, pw;
+};
+
+#if defined(__x86_64__)
+// Eight floats at p[0], p[s], ..., p[7s], reading nothing past p[7s].
 template <int S>
-TF_CLONES void max_tap(const float* r, int64_t col0, int32_t pos0, int32_t s_rt, float* y, int32_t* ix, int32_t lo, int32_t hi) {
+__attribute__((target("avx2,fma"))) inline __m256 load_strided(const float* p, __m256i lane_offsets) {
+  if constexpr (S == 1) return _mm256_loadu_ps(p);
+  else if constexpr (S == 2) {
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 7);           // p0..p7, p7..p14
+    __m256 even = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 2, 0));       // p0 p2 p8 p10 | p4 p6 p12 p14
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0)));
+  } else return _mm256_i32gather_ps(p, lane_offsets, 4);
+}
+
+template <int S>
+__attribute__((target("avx2,fma"))) void max_interior_avx2(const RowTaps& t, int32_t s_rt, float* y, int32_t* ix, int32_t lo, int32_t hi) {
   const int32_t s = S ? S : s_rt;
-  for (int32_t o = lo; o < hi; o++) {
-    float v = r[col0 + static_cast<int64_t>(o) * s];
-    bool take = (v > y[o]) | (v != v);
-    y[o] = take ? v : y[o];
-    ix[o] = take ? pos0 + o * s : ix[o];
+  const __m256i lane = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(s));
+  const __m256i lane8 = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * s));
+  for (int32_t o = lo; o < hi; o += kBlock) {
+    const int32_t b = std::min(o, hi - kBlock);
+    __m256 m0 = _mm256_set1_ps(kNegInf), m1 = m0;
+    const __m256i first = _mm256_set1_epi32(t.pos0 + b * s - static_cast<int32_t>(t.pw));
+    __m256i i0 = _mm256_add_epi32(first, lane), i1 = _mm256_add_epi32(first, lane8);
+    for (int64_t i = 0; i < t.nr; i++)
+      for (int64_t j = 0; j < t.kw; j++) {
+        const int64_t c = j * t.dw - t.pw + static_cast<int64_t>(b) * s;  // >= 0 in the interior
+        const float* rc = t.r0 + i * t.rstep + c;
+        const __m256i pc = _mm256_set1_epi32(t.pos0 + static_cast<int32_t>(i) * t.pstep + static_cast<int32_t>(c));
+        __m256 v0 = load_strided<S>(rc, lane), v1 = load_strided<S>(rc + 8 * s, lane);
+        // torch's rule: a larger value or a NaN replaces the best so far
+        __m256 t0 = _mm256_or_ps(_mm256_cmp_ps(v0, m0, _CMP_GT_OQ), _mm256_cmp_ps(v0, v0, _CMP_UNORD_Q));
+        __m256 t1 = _mm256_or_ps(_mm256_cmp_ps(v1, m1, _CMP_GT_OQ), _mm256_cmp_ps(v1, v1, _CMP_UNORD_Q));
+        m0 = _mm256_blendv_ps(m0, v0, t0);
+        m1 = _mm256_blendv_ps(m1, v1, t1);
+        i0 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(i0), _mm256_castsi256_ps(_mm256_add_epi32(pc, lane)), t0));
+        i1 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(i1), _mm256_castsi256_ps(_mm256_add_epi32(pc, lane8)), t1));
+      }
+    _mm256_storeu_ps(y + b, m0);
+    _mm256_storeu_ps(y + b + 8, m1);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ix + b), i0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ix + b + 8), i1);
   }
+}
+
+template <int S>
+__attribute__((target("avx2,fma"))) void avg_interior_avx2(const RowTaps& t, int32_t s_rt, float divisor, float* y, int32_t lo, int32_t hi) {
+  const int32_t s = S ? S : s_rt;
+  const __m256i lane = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(s));
+  const __m256 d = _mm256_set1_ps(divisor);
+  for (int32_t o = lo; o < hi; o += kBlock) {
+    const int32_t b = std::min(o, hi - kBlock);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    for (int64_t i = 0; i < t.nr; i++)
+      for (int64_t j = 0; j < t.kw; j++) {
+        const float* rc = t.r0 + i * t.rstep + j * t.dw - t.pw + static_cast<int64_t>(b) * s;
+        a0 = _mm256_add_ps(a0, load_strided<S>(rc, lane));
+        a1 = _mm256_add_ps(a1, load_strided<S>(rc + 8 * s, lane));
+      }
+    _mm256_storeu_ps(y + b, _mm256_div_ps(a0, d));
+    _mm256_storeu_ps(y + b + 8, _mm256_div_ps(a1, d));
+  }
+}
+#endif
+
+template <int S>
+void max_interior(const RowTaps& t, int32_t s, float* y, int32_t* ix, int32_t lo, int32_t hi) {
+#if defined(__x86_64__)
+  max_interior_avx2<S>(t, s, y, ix, lo, hi);
+#endif
+}
+template <int S>
+void avg_interior(const RowTaps& t, int32_t s, float divisor, float* y, int32_t lo, int32_t hi) {
+#if defined(__x86_64__)
+  avg_interior_avx2<S>(t, s, divisor, y, lo, hi);
+#endif
+}
+
+// [lo, hi) shrunk to nothing (every column then takes the scalar path) when the vector path
+// cannot or should not run.
+void vector_cols(int32_t& lo, int32_t& hi, int64_t OW) {
+#if defined(__x86_64__)
+  if (hi - lo >= kBlock && use_avx2()) return;
+#endif
+  lo = hi = static_cast<int32_t>(OW);
 }
 
 template <int S>
@@ -283,18 +382,12 @@ void max_pool_row(const InRows& in, const Geom& g, int64_t oh, int32_t lo, int32
     std::fill(ix, ix + g.OW, -1);
     return;
   }
-  const int32_t W = static_cast<int32_t>(g.W), sw = static_cast<int32_t>(g.sw);
-  for (int32_t o = lo; o < hi; o++) {
-    y[o] = kNegInf;
-    ix[o] = static_cast<int32_t>((hs + k0 * g.dh) * g.W + o * g.sw - g.pw);
-  }
-  for (int64_t i = k0; i < k1; i++) {
-    int64_t h = hs + i * g.dh;
-    const float* r = in.row(h);
-    for (int64_t j = 0; j < g.kw; j++) {
-      int64_t col0 = j * g.dw - g.pw;
-      max_tap<S>(r, col0, static_cast<int32_t>(h * W + col0), sw, y, ix, lo, hi);
-    }
+  const int32_t W = static_cast<int32_t>(g.W);
+  vector_cols(lo, hi, g.OW);
+  if (lo < hi) {
+    int64_t h0 = hs + k0 * g.dh;
+    RowTaps t{in.row(h0), g.dh * in.rs, static_cast<int32_t>(h0 * g.W), static_cast<int32_t>(g.dh * g.W), k1 - k0, g.kw, g.dw, g.pw};
+    max_interior<S>(t, static_cast<int32_t>(g.sw), y, ix, lo, hi);
   }
   auto border = [&](int64_t o) {
     float m = kNegInf;
@@ -338,6 +431,20 @@ void max_pool_kernel(std::vector<View>& v, const Attrs& a) {
 }
 TF_REGISTER_KERNEL("maxPool2d", 1, 2, false, max_pool_kernel);
 
+// Whether every index of a row lies in [-1, HW) (a branch-free pass the compiler vectorises);
+// if not, `first_bad` receives an offending one.
+TF_CLONES bool row_indices_ok(const int32_t* r, int64_t cs, int64_t n, int32_t HW, int32_t& first_bad) {
+  int32_t bad = 0;
+  if (cs == 1)
+    for (int64_t o = 0; o < n; o++) bad |= (r[o] < -1) | (r[o] >= HW);
+  else
+    for (int64_t o = 0; o < n; o++) bad |= (r[o * cs] < -1) | (r[o * cs] >= HW);
+  if (!bad) return true;
+  for (int64_t o = 0; o < n; o++)
+    if (r[o * cs] < -1 || r[o * cs] >= HW) first_bad = r[o * cs];
+  return false;
+}
+
 // views: g [N,C,OH,OW], indices [N,C,OH,OW] (int32) -> gx [N,C,H,W]. Serves maxPool2d and
 // adaptiveMaxPool2d alike. Each plane's indices are checked before anything is written to it;
 // -1 marks a window that lay wholly in the padding (its gradient goes nowhere).
@@ -356,25 +463,25 @@ void max_pool_backward_kernel(std::vector<View>& v, const Attrs&) {
     for (int64_t p = b; p < e; p++) {
       const float* gp = plane_of<float>(g, p);
       const int32_t* ip = plane_of<int32_t>(ix, p);
+      const int64_t irs = ix.strides[2], ics = ix.strides[3], grs = g.strides[2], gcs = g.strides[3];
+      int32_t first_bad = 0;
       bool ok = true;
-      for (int64_t oh = 0; oh < OH && ok; oh++)
-        for (int64_t o = 0; o < OW; o++) {
-          int32_t k = ip[oh * ix.strides[2] + o * ix.strides[3]];
-          if (k < -1 || k >= HW) {
-            ok = false;
-            bad.store(k);
-            any_bad.store(true);
-            break;
-          }
-        }
-      if (!ok) continue;
+      for (int64_t oh = 0; oh < OH && ok; oh++) ok = row_indices_ok(ip + oh * irs, ics, OW, static_cast<int32_t>(HW), first_bad);
+      if (!ok) {
+        bad.store(first_bad);
+        any_bad.store(true);
+        continue;
+      }
       GradPlane out = grad_plane(gx, p, buf);
       float* d = out.get();
-      for (int64_t oh = 0; oh < OH; oh++)
+      for (int64_t oh = 0; oh < OH; oh++) {
+        const int32_t* ir = ip + oh * irs;
+        const float* gr = gp + oh * grs;
         for (int64_t o = 0; o < OW; o++) {
-          int32_t k = ip[oh * ix.strides[2] + o * ix.strides[3]];
-          if (k >= 0) d[k] += gp[oh * g.strides[2] + o * g.strides[3]];
+          int32_t k = ir[o * ics];
+          if (k >= 0) d[k] += gr[o * gcs];
         }
+      }
       out.finish();
     }
   });
@@ -414,22 +521,13 @@ float divisor(const Extent& h, const Extent& w, const AvgOpts& opt) {
 }
 
 template <int S>
-TF_CLONES void add_tap(const float* r, int64_t col0, int32_t s_rt, float* acc, int32_t lo, int32_t hi) {
-  const int32_t s = S ? S : s_rt;
-  for (int32_t o = lo; o < hi; o++) acc[o] += r[col0 + static_cast<int64_t>(o) * s];
-}
-
-TF_CLONES void divide(float* y, float d, int32_t lo, int32_t hi) {
-  for (int32_t o = lo; o < hi; o++) y[o] /= d;
-}
-
-template <int S>
 void avg_pool_row(const InRows& in, const Geom& g, const AvgOpts& opt, int64_t oh, int32_t lo, int32_t hi, float* y) {
   Extent eh = extent(oh, g.kh, g.sh, g.ph, g.H);
-  std::fill(y + lo, y + hi, 0.f);
-  for (int64_t h = eh.lo; h < eh.hi; h++)
-    for (int64_t j = 0; j < g.kw; j++) add_tap<S>(in.row(h), j - g.pw, static_cast<int32_t>(g.sw), y, lo, hi);
-  if (lo < hi) divide(y, divisor(eh, extent(lo, g.kw, g.sw, g.pw, g.W), opt), lo, hi);
+  vector_cols(lo, hi, g.OW);
+  if (lo < hi) {
+    RowTaps t{in.row(eh.lo), in.rs, 0, 0, eh.hi - eh.lo, g.kw, 1, g.pw};
+    avg_interior<S>(t, static_cast<int32_t>(g.sw), divisor(eh, extent(lo, g.kw, g.sw, g.pw, g.W), opt), y, lo, hi);
+  }
   auto border = [&](int64_t o) {
     Extent ew = extent(o, g.kw, g.sw, g.pw, g.W);
     float s = 0;
@@ -462,28 +560,71 @@ void avg_pool_kernel(std::vector<View>& v, const Attrs& a) {
 }
 TF_REGISTER_KERNEL("avgPool2d", 1, 1, false, avg_pool_kernel);
 
+#if defined(__x86_64__)
+// Adds the output gradients gv[lo, vhi) (whole blocks of 8) to every tap of their windows in one
+// input row r. Stride 2 spreads 8 values over 16 positions with zeros between them, so it also
+// adds 0 to the position after each block's last tap; the caller keeps that inside the row.
 template <int S>
-TF_CLONES void add_tap_back(float* r, int64_t col0, int32_t s_rt, const float* gv, int32_t lo, int32_t hi) {
-  const int32_t s = S ? S : s_rt;
-  for (int32_t o = lo; o < hi; o++) r[col0 + static_cast<int64_t>(o) * s] += gv[o];
+__attribute__((target("avx2,fma"))) void avg_back_taps_avx2(float* r, const float* gv, int32_t lo, int32_t vhi, int64_t kw, int64_t pw) {
+  static_assert(S == 1 || S == 2, "gathered strides have no vector backward");
+  // tap by tap over the whole row: consecutive taps overlap, and reading back a just-stored,
+  // partly overlapping vector would stall on store forwarding
+  for (int64_t j = 0; j < kw; j++)
+    for (int32_t o = lo; o < vhi; o += 8) {
+      __m256 v = _mm256_loadu_ps(gv + o);
+      float* rc = r + j - pw + static_cast<int64_t>(o) * S;  // >= r in the interior
+      if constexpr (S == 1) {
+        _mm256_storeu_ps(rc, _mm256_add_ps(_mm256_loadu_ps(rc), v));
+      } else {
+        __m256 a = _mm256_unpacklo_ps(v, _mm256_setzero_ps()), b = _mm256_unpackhi_ps(v, _mm256_setzero_ps());
+        __m256 e0 = _mm256_permute2f128_ps(a, b, 0x20);  // v0 0 v1 0 v2 0 v3 0
+        __m256 e1 = _mm256_permute2f128_ps(a, b, 0x31);  // v4 0 v5 0 v6 0 v7 0
+        _mm256_storeu_ps(rc, _mm256_add_ps(_mm256_loadu_ps(rc), e0));
+        _mm256_storeu_ps(rc + 8, _mm256_add_ps(_mm256_loadu_ps(rc + 8), e1));
+      }
+    }
+}
+#endif
+
+// gv[o] = g[o * gs] / divisor over the interior columns, which share one divisor.
+TF_CLONES void divide_row(const float* g, int64_t gs, float divisor, float* gv, int32_t lo, int32_t hi) {
+  if (gs == 1)
+    for (int32_t o = lo; o < hi; o++) gv[o] = g[o] / divisor;
+  else
+    for (int32_t o = lo; o < hi; o++) gv[o] = g[o * gs] / divisor;
 }
 
+// gx for one plane: each output's gradient over its divisor, added to its window's taps inside
+// the input. Interior columns go 8 at a time (strides 1 and 2 on AVX2); the rest one by one.
 template <int S>
 void avg_pool_back_plane(const float* gp, int64_t grs, int64_t gcs, float* d, const Geom& g, const AvgOpts& opt,
                          int32_t lo, int32_t hi, float* gv) {
+  int32_t vhi = lo;  // vector columns: [lo, vhi)
+#if defined(__x86_64__)
+  if ((S == 1 || S == 2) && use_avx2()) {
+    int32_t top = hi;
+    while (S == 2 && top > lo && (g.kw - 1) - g.pw + 2 * static_cast<int64_t>(top - 1) + 1 > g.W - 1) top--;
+    vhi = lo + (top - lo) / 8 * 8;
+  }
+#endif
   for (int64_t oh = 0; oh < g.OH; oh++) {
     Extent eh = extent(oh, g.kh, g.sh, g.ph, g.H);
-    for (int64_t o = 0; o < g.OW; o++)
-      gv[o] = gp[oh * grs + o * gcs] / divisor(eh, extent(o, g.kw, g.sw, g.pw, g.W), opt);
+    const float* gr = gp + oh * grs;
+    if (lo < hi) divide_row(gr, gcs, divisor(eh, extent(lo, g.kw, g.sw, g.pw, g.W), opt), gv, lo, hi);
+    for (int64_t o = 0; o < lo; o++) gv[o] = gr[o * gcs] / divisor(eh, extent(o, g.kw, g.sw, g.pw, g.W), opt);
+    for (int64_t o = hi; o < g.OW; o++) gv[o] = gr[o * gcs] / divisor(eh, extent(o, g.kw, g.sw, g.pw, g.W), opt);
     for (int64_t h = eh.lo; h < eh.hi; h++) {
       float* r = d + h * g.W;
-      for (int64_t j = 0; j < g.kw; j++) add_tap_back<S>(r, j - g.pw, static_cast<int32_t>(g.sw), gv, lo, hi);
-      auto border = [&](int64_t o) {
+#if defined(__x86_64__)
+      if constexpr (S == 1 || S == 2)
+        if (vhi > lo) avg_back_taps_avx2<S>(r, gv, lo, vhi, g.kw, g.pw);
+#endif
+      auto one = [&](int64_t o) {
         Extent ew = extent(o, g.kw, g.sw, g.pw, g.W);
         for (int64_t w = ew.lo; w < ew.hi; w++) r[w] += gv[o];
       };
-      for (int64_t o = 0; o < lo; o++) border(o);
-      for (int64_t o = hi; o < g.OW; o++) border(o);
+      for (int64_t o = 0; o < lo; o++) one(o);
+      for (int64_t o = vhi; o < g.OW; o++) one(o);
     }
   }
 }
