@@ -7,6 +7,5 @@ export { crossEntropy, nllLoss, mseLoss, binaryCrossEntropyWithLogits, binaryCro
 export { layerNorm, batchNorm, batchNorm2d, dropout, embedding } from './ops/norm';
 export type { BatchNormOptions } from './ops/norm';
 export { scaledDotProductAttention, type AttentionOptions } from './ops/attention';
-export { conv2d } from './ops/conv';
 export type { MaxPool2dOptions, AvgPool2dOptions, OutputSize } from './ops/pool';
 export { conv2d, type Conv2dOptions } from './ops/conv';
