@@ -183,7 +183,7 @@ describe('layerNorm', () => {
 });
 
 describe('batchNorm', () => {
-  const shapes = [[7, 3], [5, 4, 9], [3, 2, 5, 7], [2, 5, 1, 1], [4, 1, 6]];
+  const shapes = [[7, 3], [33, 37], [5, 4, 9], [3, 2, 5, 7], [2, 5, 1, 1], [4, 1, 6], [2, 3, 17]];
   for (const shape of shapes)
     for (const layout of LAYOUTS)
       for (const training of [true, false])

@@ -360,27 +360,92 @@ void layer_norm_backward_kernel(std::vector<View>& v, const Attrs& a) {
 TF_REGISTER_KERNEL("layerNormBackward", 5, 3, false, layer_norm_backward_kernel);
 
 // ---- batchNorm ---------------------------------------------------------------------------------
-// Walks channel c of several [N, C, *spatial] views together, as runs contiguous in every view:
-// one run per sample when all spatial blocks are contiguous, else one element at a time.
-template <int K, class F>
-void channel_runs(const View* const (&v)[K], const Block* const (&blk)[K], int64_t c, F&& f) {
-  bool unit = true;
-  for (int k = 0; k < K; k++) unit &= blk[k]->unit;
-  const int64_t N = v[0]->shape[0], L = blk[0]->n;
-  int64_t off[K];
-  for (int64_t s = 0; s < N; s++) {
-    int64_t base[K];
-    for (int k = 0; k < K; k++) base[k] = s * v[k]->strides[0] + c * v[k]->strides[1];
-    if (unit) {
-      f(base, L);
-      continue;
+// One channel of K [N, C, *spatial] views at a time (the last W views are written), handed to
+// callbacks f(p, n) as runs contiguous in every view. Planes that are contiguous and long enough
+// are used in place, one run per sample. Otherwise (a [N, C] input, tiny or strided planes) a tile
+// of channels is gathered into per-thread scratch and each channel processed as one run; outputs
+// are scattered back when the walk leaves the tile. Tiles of up to 16 channels make a [N, C]
+// gather read whole cache lines, and no layout costs a call per element.
+template <int K, int W>
+class ChannelWalker {
+ public:
+  ChannelWalker(const View* const (&v)[K], const Block* const (&blk)[K], int64_t c_end) : c_end_(c_end) {
+    bool unit = true;
+    for (int k = 0; k < K; k++) {
+      v_[k] = v[k];
+      blk_[k] = blk[k];
+      unit &= blk[k]->unit;
     }
-    for (int64_t i = 0; i < L; i++) {
-      for (int k = 0; k < K; k++) off[k] = base[k] + blk[k]->at(i);
-      f(off, 1);
+    m_ = v[0]->shape[0] * blk[0]->n;
+    direct_ = unit && (blk[0]->n >= 16 || v[0]->shape[0] == 1);
+    if (direct_) return;
+    tile_ = blk[0]->n == 1 ? std::max<int64_t>(1, std::min<int64_t>(16, (int64_t(64) << 10) / std::max<int64_t>(1, K * m_))) : 1;
+    scratch_.reset(new Scratch<float>(K * tile_ * m_));
+  }
+
+  void load(int64_t c) {
+    c_ = c;
+    if (direct_ || (c >= t0_ && c < t1_)) return;
+    flush();
+    t0_ = c;
+    t1_ = std::min(c + tile_, c_end_);
+    for (int k = 0; k < K - W; k++) transfer(k, true);
+  }
+
+  template <class F>
+  void runs(F&& f) const {
+    float* p[K];
+    if (!direct_) {
+      for (int k = 0; k < K; k++) p[k] = scratch_->get() + (k * tile_ + (c_ - t0_)) * m_;
+      f(p, m_);
+      return;
+    }
+    const int64_t n = v_[0]->shape[0], len = blk_[0]->n;
+    for (int64_t s = 0; s < n; s++) {
+      for (int k = 0; k < K; k++) p[k] = static_cast<float*>(v_[k]->data) + s * v_[k]->strides[0] + c_ * v_[k]->strides[1];
+      f(p, len);
     }
   }
-}
+
+  // Writes the outputs of the gathered tile back; call once the walk is done.
+  void flush() {
+    if (direct_ || t1_ <= t0_) return;
+    for (int k = K - W; k < K; k++) transfer(k, false);
+    t0_ = t1_ = 0;
+  }
+
+ private:
+  // Copies view k's channels [t0_, t1_) into (gather) or out of (scatter) the scratch tile.
+  void transfer(int k, bool gather) {
+    const View& v = *v_[k];
+    const Block& b = *blk_[k];
+    float* base = static_cast<float*>(v.data) + t0_ * v.strides[1];
+    float* tile = scratch_->get() + k * tile_ * m_;
+    const int64_t n = v.shape[0], len = b.n, chans = t1_ - t0_, sc = v.strides[1];
+    for (int64_t s = 0; s < n; s++) {
+      float* row = base + s * v.strides[0];
+      float* near = tile + s * len;
+      if (len == 1) {  // [N, C]: one sample's channels of the tile lie side by side
+        if (gather)
+          for (int64_t j = 0; j < chans; j++) near[j * m_] = row[j * sc];
+        else
+          for (int64_t j = 0; j < chans; j++) row[j * sc] = near[j * m_];
+        continue;
+      }
+      for (int64_t j = 0; j < chans; j++)
+        for (int64_t i = 0; i < len; i++) {
+          if (gather) near[j * m_ + i] = row[j * sc + b.at(i)];
+          else row[j * sc + b.at(i)] = near[j * m_ + i];
+        }
+    }
+  }
+
+  const View* v_[K];
+  const Block* blk_[K];
+  int64_t m_ = 0, c_ = 0, c_end_ = 0, tile_ = 1, t0_ = 0, t1_ = 0;
+  bool direct_ = true;
+  std::unique_ptr<Scratch<float>> scratch_;
+};
 
 void check_channel_vec(const View& v, bool present, int64_t C, const char* op, const char* what) {
   expect_float(v, op, what);
@@ -430,21 +495,21 @@ void batch_norm_kernel(std::vector<View>& v, const Attrs& a) {
     throw Error(ErrorKind::Value, "batchNorm: expected more than 1 value per channel when training, got input of shape " +
                                       shape_str(x));
 
-  const float *xp = x.ptr<float>(), *wp = w.ptr<float>(), *bp = b.ptr<float>();
-  float *yp = y.ptr<float>(), *smp = smean.ptr<float>(), *srp = srstd.ptr<float>();
+  const float *wp = w.ptr<float>(), *bp = b.ptr<float>();
+  float *smp = smean.ptr<float>(), *srp = srstd.ptr<float>();
   float *rmp = rmean.ptr<float>(), *rvp = rvar.ptr<float>();
-  const View* xs[1] = {&x};
-  const Block* xbs[1] = {&xb};
-  const View* xys[2] = {&x, &y};
-  const Block* xybs[2] = {&xb, &yb};
+  const View* views[2] = {&x, &y};
+  const Block* blocks[2] = {&xb, &yb};
   parallel_for(C, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, M)), [&](int64_t c0, int64_t c1) {
+    ChannelWalker<2, 1> walk(views, blocks, c1);
     for (int64_t c = c0; c < c1; c++) {
+      walk.load(c);
       double m, var;
       if (training) {
         double sum = 0, sq = 0;
-        channel_runs(xs, xbs, c, [&](const int64_t* off, int64_t n) { sum += sum_f64(xp + off[0], n); });
+        walk.runs([&](float* const* p, int64_t n) { sum += sum_f64(p[0], n); });
         m = sum / M;
-        channel_runs(xs, xbs, c, [&](const int64_t* off, int64_t n) { sq += sum_sq_dev(xp + off[0], n, m); });
+        walk.runs([&](float* const* p, int64_t n) { sq += sum_sq_dev(p[0], n, m); });
         var = sq / M;
         if (has_r) {
           float& rm = rmp[c * rmean.strides[0]];
@@ -459,12 +524,11 @@ void batch_norm_kernel(std::vector<View>& v, const Attrs& a) {
       const float rs = static_cast<float>(1.0 / std::sqrt(var + eps));
       const Centre ce(m);
       const float wc = has_w ? wp[c * w.strides[0]] : 1.0f, bc = has_b ? bp[c * b.strides[0]] : 0.0f;
-      channel_runs(xys, xybs, c, [&](const int64_t* off, int64_t n) {
-        bn_apply(xp + off[0], n, ce.hi, ce.lo, rs * wc, bc, yp + off[1]);
-      });
+      walk.runs([&](float* const* p, int64_t n) { bn_apply(p[0], n, ce.hi, ce.lo, rs * wc, bc, p[1]); });
       smp[c * smean.strides[0]] = ce.hi;
       srp[c * srstd.strides[0]] = rs;
     }
+    walk.flush();
   });
 }
 TF_REGISTER_KERNEL("batchNorm", 3, 5, false, batch_norm_kernel);
@@ -488,20 +552,18 @@ void batch_norm_backward_kernel(std::vector<View>& v, const Attrs& a) {
   const Block xb(x, 2), gyb(gy, 2), gxb(gx, 2);
   const int64_t M = x.shape[0] * xb.n;
 
-  const float *xp = x.ptr<float>(), *wp = w.ptr<float>(), *gyp = gy.ptr<float>();
-  float *gxp = gx.ptr<float>(), *gwp = gw.ptr<float>(), *gbp = gb.ptr<float>();
-  const View* in2[2] = {&x, &gy};
-  const Block* in2b[2] = {&xb, &gyb};
-  const View* all3[3] = {&x, &gy, &gx};
-  const Block* all3b[3] = {&xb, &gyb, &gxb};
+  const float* wp = w.ptr<float>();
+  float *gwp = gw.ptr<float>(), *gbp = gb.ptr<float>();
+  const View* views[3] = {&x, &gy, &gx};
+  const Block* blocks[3] = {&xb, &gyb, &gxb};
   parallel_for(C, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, M)), [&](int64_t c0, int64_t c1) {
+    ChannelWalker<3, 1> walk(views, blocks, c1);
     for (int64_t c = c0; c < c1; c++) {
       const float hi = smean.ptr<float>()[c * smean.strides[0]], rs = srstd.ptr<float>()[c * srstd.strides[0]];
       const float wc = has_w ? wp[c * w.strides[0]] : 1.0f;
+      walk.load(c);
       CentredSums cs;
-      channel_runs(in2, in2b, c, [&](const int64_t* off, int64_t n) {
-        centred_sums(xp + off[0], gyp + off[1], nullptr, n, hi, cs);
-      });
+      walk.runs([&](float* const* p, int64_t n) { centred_sums(p[0], p[1], nullptr, n, hi, cs); });
       // eval mode saved the running mean itself: nothing was lost in rounding it
       const double cen = training && M ? cs.d / M : 0;
       const double sum_gy_xhat = rs * (cs.gd - cen * cs.g);
@@ -510,12 +572,13 @@ void batch_norm_backward_kernel(std::vector<View>& v, const Attrs& a) {
         kk = static_cast<float>(-static_cast<double>(wc) * rs * rs * sum_gy_xhat / M);
         ks = static_cast<float>(-static_cast<double>(wc) * rs * cs.g / M);
       }
-      channel_runs(all3, all3b, c, [&](const int64_t* off, int64_t n) {
-        bn_backward_run(xp + off[0], gyp + off[1], n, hi, static_cast<float>(cen), ka, kk, ks, gxp + off[2]);
+      walk.runs([&](float* const* p, int64_t n) {
+        bn_backward_run(p[0], p[1], n, hi, static_cast<float>(cen), ka, kk, ks, p[2]);
       });
       if (has_w) gwp[c * gw.strides[0]] = static_cast<float>(sum_gy_xhat);
       if (has_b) gbp[c * gb.strides[0]] = static_cast<float>(cs.g);
     }
+    walk.flush();
   });
 }
 TF_REGISTER_KERNEL("batchNormBackward", 5, 3, false, batch_norm_backward_kernel);
