@@ -713,11 +713,31 @@ TF_CLONES void add_const(float* r, float v, int64_t n) {
   for (int64_t i = 0; i < n; i++) r[i] += v;
 }
 
+TF_CLONES void fill_row(float* r, int64_t cs, float v, int64_t n) {
+  if (cs == 1)
+    for (int64_t i = 0; i < n; i++) r[i] = v;
+  else
+    for (int64_t i = 0; i < n; i++) r[i * cs] = v;
+}
+
 // views: g [N,C,OH,OW] -> gx [N,C,H,W]
 void adaptive_avg_backward_kernel(std::vector<View>& v, const Attrs&) {
   const char* op = "adaptiveAvgPool2dBackward";
   const View &gy = v[0], &gx = v[1];
   Geom g = adaptive_geom(gx, gy, op);
+  if (g.OH == 1 && g.OW == 1) {  // the global average pool: every input gets g / (H*W)
+    bool dense = (gx.strides[3] == 1 || g.W == 1) && (gx.strides[2] == g.W || g.H == 1);
+    parallel_tasks(g.planes(), 32768 / (g.H * g.W), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; p++) {
+        float gv = *plane_of<float>(gy, p) / static_cast<float>(g.H * g.W);
+        float* d = plane_of<float>(gx, p);
+        if (dense) fill_row(d, 1, gv, g.H * g.W);
+        else
+          for (int64_t h = 0; h < g.H; h++) fill_row(d + h * gx.strides[2], gx.strides[3], gv, g.W);
+      }
+    });
+    return;
+  }
   parallel_tasks(g.planes(), 65536 / std::max<int64_t>(1, g.H * g.W + g.OH * g.OW), [&](int64_t b, int64_t e) {
     Buffer<float> buf;
     for (int64_t p = b; p < e; p++) {
