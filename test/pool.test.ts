@@ -183,6 +183,16 @@ describe('forward matches the reference over random configurations', () => {
       const { t, ref } = inLayout(xr, layout);
       expectClose(tf.F.adaptiveAvgPool2d(t, 1), R.adaptiveAvgPool2d(ref, [1, 1]), RTOL, ATOL, layout);
     }
+    for (const layout of ['contiguous', 'transpose'] as const) {  // and its backward (a fill per plane)
+      const xr = f32Randn([3, 5, 7, 6], rng);
+      const x = layout === 'contiguous' ? fromRef(xr, { requiresGrad: true }) : nonContiguous(fromRef(xr), layout, { requiresGrad: true });
+      const G = f32Randn([3, 5, 1, 1], rng);
+      tf.F.adaptiveAvgPool2d(x, 1).mul(fromRef(G)).sum().backward();
+      expectClose(x.grad!, R.adaptiveAvgPool2dVjp(xr, [1, 1], G), RTOL, ATOL, `backward ${layout}`);
+      const gx = tf.full([3, 5, 6, 7], NaN).transpose(2, 3);  // a strided, poisoned gradient output
+      native.run('adaptiveAvgPool2dBackward', [fromRef(G).nativeView(), gx.nativeView()]);
+      expectClose(gx, R.adaptiveAvgPool2dVjp(xr, [1, 1], G), RTOL, ATOL, 'strided gx');
+    }
     const big = f32Randn([1, 2, 150, 170], rng);  // one long sum per plane
     expectClose(tf.F.adaptiveAvgPool2d(fromRef(big), [1, 1]), R.adaptiveAvgPool2d(big, [1, 1]), 1e-5, 1e-6, 'large plane');
   });
