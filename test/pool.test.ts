@@ -140,8 +140,9 @@ describe('forward matches the reference over random configurations', () => {
         }
       });
 
-  seeded('vector path for every stride (1, 2, gathered 3), dilation and padding on long rows', (rng) => {
-    const xr = f32Randn([1, 2, 6, 75], rng);
+  seeded('vector path for every stride (1, 2, gathered 3), dilation and padding on long and 8-wide rows', (rng) => {
+    for (const W of [75, 21]) {
+    const xr = f32Randn([1, 2, 6, W], rng);
     const x = fromRef(xr), xt = nonContiguous(x, 'step');
     for (const s of [1, 2, 3])
       for (const d of [1, 2])
@@ -163,6 +164,7 @@ describe('forward matches the reference over random configurations', () => {
           const want2 = R.binary('add', R.maxPool2dVjp(xr, o, gMax), R.avgPool2dVjp(xr, { ...o, dilation: [1, 1] }, gAvg));
           expectClose(xg.grad!, want2, RTOL, ATOL, `backward ${what}`);
         }
+    }
   });
 
   seeded('unbatched [C, H, W] inputs give the batched result without the batch dim', (rng) => {
