@@ -402,12 +402,13 @@ void max_pool_row(const InRows& in, const Geom& g, int64_t oh, int32_t lo, int32
     float m = kNegInf;
     int32_t best = -1;
     int64_t ws = o * g.sw - g.pw;
+    auto [j0, j1] = valid_taps(ws, g.kw, g.dw, g.W);
     for (int64_t i = k0; i < k1; i++) {
       int64_t h = hs + i * g.dh;
       const float* r = in.row(h);
-      for (int64_t j = 0; j < g.kw; j++) {
+      for (int64_t j = j0; j < j1; j++) {
         int64_t w = ws + j * g.dw;
-        if (w >= 0 && w < g.W) max_take(r[w], static_cast<int32_t>(h * W + w), m, best);
+        max_take(r[w], static_cast<int32_t>(h * W + w), m, best);
       }
     }
     y[o] = m;
