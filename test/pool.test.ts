@@ -140,29 +140,31 @@ describe('forward matches the reference over random configurations', () => {
         }
       });
 
-  seeded('vector path for every stride (1, 2, gathered 3), dilation and padding on long rows', (rng) => {
-    const xr = f32Randn([1, 2, 6, 75], rng);
-    const x = fromRef(xr), xt = nonContiguous(x, 'step');
-    for (const s of [1, 2, 3])
-      for (const d of [1, 2])
-        for (const p of [0, 1]) {
-          const o: RefPoolOptions = { kernelSize: [2, 3], stride: [1, s], padding: [p, p], dilation: [d, d], ceilMode: s === 3 };
-          const what = JSON.stringify(o);
-          const want = R.maxPool2d(xr, o);
-          for (const t of [x, xt]) {
-            const [v, i] = tf.F.maxPool2d(t, { ...o, returnIndices: true });
-            expectEqual(v, want.values, `max ${what}`);
-            expectEqual(i, want.indices, `max indices ${what}`);
-            expectClose(tf.F.avgPool2d(t, { ...o, dilation: undefined } as tf.F.AvgPool2dOptions), R.avgPool2d(xr, o), RTOL, ATOL, `avg ${what}`);
+  seeded('vector path for every stride (1, 2, gathered 3), dilation and padding on long and 8-wide rows', (rng) => {
+    for (const W of [75, 21]) {
+      const xr = f32Randn([1, 2, 6, W], rng);
+      const x = fromRef(xr), xt = nonContiguous(x, 'step');
+      for (const s of [1, 2, 3])
+        for (const d of [1, 2])
+          for (const p of [0, 1]) {
+            const o: RefPoolOptions = { kernelSize: [2, 3], stride: [1, s], padding: [p, p], dilation: [d, d], ceilMode: s === 3 };
+            const what = JSON.stringify(o);
+            const want = R.maxPool2d(xr, o);
+            for (const t of [x, xt]) {
+              const [v, i] = tf.F.maxPool2d(t, { ...o, returnIndices: true });
+              expectEqual(v, want.values, `max ${what}`);
+              expectEqual(i, want.indices, `max indices ${what}`);
+              expectClose(tf.F.avgPool2d(t, { ...o, dilation: undefined } as tf.F.AvgPool2dOptions), R.avgPool2d(xr, o), RTOL, ATOL, `avg ${what}`);
+            }
+            // and the backward kernels on the same long rows
+            const xg = fromRef(xr, { requiresGrad: true });
+            const yMax = tf.F.maxPool2d(xg, o), yAvg = tf.F.avgPool2d(xg, { ...o, dilation: undefined } as tf.F.AvgPool2dOptions);
+            const gMax = toRef(fromRef(R.randn(yMax.shape as number[], rng))), gAvg = toRef(fromRef(R.randn(yAvg.shape as number[], rng)));
+            yMax.mul(fromRef(gMax)).sum().add(yAvg.mul(fromRef(gAvg)).sum()).backward();
+            const want2 = R.binary('add', R.maxPool2dVjp(xr, o, gMax), R.avgPool2dVjp(xr, { ...o, dilation: [1, 1] }, gAvg));
+            expectClose(xg.grad!, want2, RTOL, ATOL, `backward ${what}`);
           }
-          // and the backward kernels on the same long rows
-          const xg = fromRef(xr, { requiresGrad: true });
-          const yMax = tf.F.maxPool2d(xg, o), yAvg = tf.F.avgPool2d(xg, { ...o, dilation: undefined } as tf.F.AvgPool2dOptions);
-          const gMax = toRef(fromRef(R.randn(yMax.shape as number[], rng))), gAvg = toRef(fromRef(R.randn(yAvg.shape as number[], rng)));
-          yMax.mul(fromRef(gMax)).sum().add(yAvg.mul(fromRef(gAvg)).sum()).backward();
-          const want2 = R.binary('add', R.maxPool2dVjp(xr, o, gMax), R.avgPool2dVjp(xr, { ...o, dilation: [1, 1] }, gAvg));
-          expectClose(xg.grad!, want2, RTOL, ATOL, `backward ${what}`);
-        }
+    }
   });
 
   seeded('unbatched [C, H, W] inputs give the batched result without the batch dim', (rng) => {
@@ -182,6 +184,16 @@ describe('forward matches the reference over random configurations', () => {
       const xr = f32Randn([4, 33, 7, 7], rng);
       const { t, ref } = inLayout(xr, layout);
       expectClose(tf.F.adaptiveAvgPool2d(t, 1), R.adaptiveAvgPool2d(ref, [1, 1]), RTOL, ATOL, layout);
+    }
+    for (const layout of ['contiguous', 'transpose'] as const) {  // and its backward (a fill per plane)
+      const xr = f32Randn([3, 5, 7, 6], rng);
+      const x = layout === 'contiguous' ? fromRef(xr, { requiresGrad: true }) : nonContiguous(fromRef(xr), layout, { requiresGrad: true });
+      const G = f32Randn([3, 5, 1, 1], rng);
+      tf.F.adaptiveAvgPool2d(x, 1).mul(fromRef(G)).sum().backward();
+      expectClose(x.grad!, R.adaptiveAvgPool2dVjp(xr, [1, 1], G), RTOL, ATOL, `backward ${layout}`);
+      const gx = tf.full([3, 5, 6, 7], NaN).transpose(2, 3);  // a strided, poisoned gradient output
+      native.run('adaptiveAvgPool2dBackward', [fromRef(G).nativeView(), gx.nativeView()]);
+      expectClose(gx, R.adaptiveAvgPool2dVjp(xr, [1, 1], G), RTOL, ATOL, 'strided gx');
     }
     const big = f32Randn([1, 2, 150, 170], rng);  // one long sum per plane
     expectClose(tf.F.adaptiveAvgPool2d(fromRef(big), [1, 1]), R.adaptiveAvgPool2d(big, [1, 1]), 1e-5, 1e-6, 'large plane');

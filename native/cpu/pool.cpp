@@ -260,19 +260,19 @@ std::pair<int64_t, int64_t> valid_taps(int64_t start, int64_t k, int64_t d, int6
 
 // torch's rule, scanning a window in row-major order: a larger value or a NaN replaces the best
 // so far (so ties keep the first position and the last NaN wins).
+// Branch-free: on random data the comparison is a coin toss the branch predictor would lose.
 inline void max_take(float v, int32_t pos, float& m, int32_t& best) {
-  if (best < 0 || v > m || v != v) {
-    m = v;
-    best = pos;
-  }
+  bool take = (best < 0) | (v > m) | (v != v);
+  m = take ? v : m;
+  best = take ? pos : best;
 }
 
-// The interior output columns go kBlock at a time through AVX2 code (used on AVX-512 machines
-// too: pooling is memory-bound), with the block's running results in registers across every tap
-// of the window. The last block overlaps the one before it (each block computes its outputs from
-// scratch), so no remainder is left; rows with fewer interior columns than a block, and machines
-// (or TENSORFORGE_ISA=scalar) without AVX2, take the scalar path.
-constexpr int32_t kBlock = 16;
+// The interior output columns go 16 (8 in narrow rows) at a time through AVX2 code (used on
+// AVX-512 machines too: pooling is memory-bound), with the block's running results in registers
+// across every tap of the window. The last block overlaps the one before it (each block computes
+// its outputs from scratch), so no remainder is left; rows with fewer than 8 interior columns,
+// and machines (or TENSORFORGE_ISA=scalar) without AVX2, take the scalar path.
+constexpr int32_t kBlock = 8;  // the narrowest vector block
 
 bool use_avx2() {
   static const bool yes = std::strcmp(matmul_isa(), "scalar") != 0;  // the GEMM's run-time choice
@@ -300,53 +300,60 @@ __attribute__((target("avx2,fma"))) inline __m256 load_strided(const float* p, _
   } else return _mm256_i32gather_ps(p, lane_offsets, 4);
 }
 
-template <int S>
+// Blocks of V vectors (8V outputs): V = 2 for wide rows (two independent chains), 1 for rows of
+// 8 to 15 interior columns.
+template <int S, int V>
 __attribute__((target("avx2,fma"))) void max_interior_avx2(const RowTaps& t, int32_t s_rt, float* y, int32_t* ix, int32_t lo, int32_t hi) {
   const int32_t s = S ? S : s_rt;
-  const __m256i lane = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(s));
-  const __m256i lane8 = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * s));
-  for (int32_t o = lo; o < hi; o += kBlock) {
-    const int32_t b = std::min(o, hi - kBlock);
-    __m256 m0 = _mm256_set1_ps(kNegInf), m1 = m0;
+  constexpr int32_t B = 8 * V;
+  __m256i lane[V];
+  lane[0] = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(s));
+  for (int k = 1; k < V; k++) lane[k] = _mm256_add_epi32(lane[0], _mm256_set1_epi32(8 * k * s));
+  for (int32_t o = lo; o < hi; o += B) {
+    const int32_t b = std::min(o, hi - B);
+    __m256 m[V];
+    __m256i id[V];
     const __m256i first = _mm256_set1_epi32(t.pos0 + b * s - static_cast<int32_t>(t.pw));
-    __m256i i0 = _mm256_add_epi32(first, lane), i1 = _mm256_add_epi32(first, lane8);
+    for (int k = 0; k < V; k++) {
+      m[k] = _mm256_set1_ps(kNegInf);
+      id[k] = _mm256_add_epi32(first, lane[k]);
+    }
     for (int64_t i = 0; i < t.nr; i++)
       for (int64_t j = 0; j < t.kw; j++) {
         const int64_t c = j * t.dw - t.pw + static_cast<int64_t>(b) * s;  // >= 0 in the interior
         const float* rc = t.r0 + i * t.rstep + c;
         const __m256i pc = _mm256_set1_epi32(t.pos0 + static_cast<int32_t>(i) * t.pstep + static_cast<int32_t>(c));
-        __m256 v0 = load_strided<S>(rc, lane), v1 = load_strided<S>(rc + 8 * s, lane);
-        // torch's rule: a larger value or a NaN replaces the best so far
-        __m256 t0 = _mm256_or_ps(_mm256_cmp_ps(v0, m0, _CMP_GT_OQ), _mm256_cmp_ps(v0, v0, _CMP_UNORD_Q));
-        __m256 t1 = _mm256_or_ps(_mm256_cmp_ps(v1, m1, _CMP_GT_OQ), _mm256_cmp_ps(v1, v1, _CMP_UNORD_Q));
-        m0 = _mm256_blendv_ps(m0, v0, t0);
-        m1 = _mm256_blendv_ps(m1, v1, t1);
-        i0 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(i0), _mm256_castsi256_ps(_mm256_add_epi32(pc, lane)), t0));
-        i1 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(i1), _mm256_castsi256_ps(_mm256_add_epi32(pc, lane8)), t1));
+        for (int k = 0; k < V; k++) {
+          __m256 v = load_strided<S>(rc + 8 * k * s, lane[0]);
+          // torch's rule: a larger value or a NaN replaces the best so far
+          __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m[k], _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+          m[k] = _mm256_blendv_ps(m[k], v, take);
+          id[k] = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(id[k]), _mm256_castsi256_ps(_mm256_add_epi32(pc, lane[k])), take));
+        }
       }
-    _mm256_storeu_ps(y + b, m0);
-    _mm256_storeu_ps(y + b + 8, m1);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ix + b), i0);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ix + b + 8), i1);
+    for (int k = 0; k < V; k++) {
+      _mm256_storeu_ps(y + b + 8 * k, m[k]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ix + b + 8 * k), id[k]);
+    }
   }
 }
 
-template <int S>
+template <int S, int V>
 __attribute__((target("avx2,fma"))) void avg_interior_avx2(const RowTaps& t, int32_t s_rt, float divisor, float* y, int32_t lo, int32_t hi) {
   const int32_t s = S ? S : s_rt;
+  constexpr int32_t B = 8 * V;
   const __m256i lane = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(s));
   const __m256 d = _mm256_set1_ps(divisor);
-  for (int32_t o = lo; o < hi; o += kBlock) {
-    const int32_t b = std::min(o, hi - kBlock);
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+  for (int32_t o = lo; o < hi; o += B) {
+    const int32_t b = std::min(o, hi - B);
+    __m256 acc[V];
+    for (int k = 0; k < V; k++) acc[k] = _mm256_setzero_ps();
     for (int64_t i = 0; i < t.nr; i++)
       for (int64_t j = 0; j < t.kw; j++) {
         const float* rc = t.r0 + i * t.rstep + j * t.dw - t.pw + static_cast<int64_t>(b) * s;
-        a0 = _mm256_add_ps(a0, load_strided<S>(rc, lane));
-        a1 = _mm256_add_ps(a1, load_strided<S>(rc + 8 * s, lane));
+        for (int k = 0; k < V; k++) acc[k] = _mm256_add_ps(acc[k], load_strided<S>(rc + 8 * k * s, lane));
       }
-    _mm256_storeu_ps(y + b, _mm256_div_ps(a0, d));
-    _mm256_storeu_ps(y + b + 8, _mm256_div_ps(a1, d));
+    for (int k = 0; k < V; k++) _mm256_storeu_ps(y + b + 8 * k, _mm256_div_ps(acc[k], d));
   }
 }
 #endif
@@ -354,13 +361,15 @@ __attribute__((target("avx2,fma"))) void avg_interior_avx2(const RowTaps& t, int
 template <int S>
 void max_interior(const RowTaps& t, int32_t s, float* y, int32_t* ix, int32_t lo, int32_t hi) {
 #if defined(__x86_64__)
-  max_interior_avx2<S>(t, s, y, ix, lo, hi);
+  if (hi - lo >= 16) max_interior_avx2<S, 2>(t, s, y, ix, lo, hi);
+  else max_interior_avx2<S, 1>(t, s, y, ix, lo, hi);
 #endif
 }
 template <int S>
 void avg_interior(const RowTaps& t, int32_t s, float divisor, float* y, int32_t lo, int32_t hi) {
 #if defined(__x86_64__)
-  avg_interior_avx2<S>(t, s, divisor, y, lo, hi);
+  if (hi - lo >= 16) avg_interior_avx2<S, 2>(t, s, divisor, y, lo, hi);
+  else avg_interior_avx2<S, 1>(t, s, divisor, y, lo, hi);
 #endif
 }
 
@@ -393,12 +402,13 @@ void max_pool_row(const InRows& in, const Geom& g, int64_t oh, int32_t lo, int32
     float m = kNegInf;
     int32_t best = -1;
     int64_t ws = o * g.sw - g.pw;
+    auto [j0, j1] = valid_taps(ws, g.kw, g.dw, g.W);
     for (int64_t i = k0; i < k1; i++) {
       int64_t h = hs + i * g.dh;
       const float* r = in.row(h);
-      for (int64_t j = 0; j < g.kw; j++) {
+      for (int64_t j = j0; j < j1; j++) {
         int64_t w = ws + j * g.dw;
-        if (w >= 0 && w < g.W) max_take(r[w], static_cast<int32_t>(h * W + w), m, best);
+        max_take(r[w], static_cast<int32_t>(h * W + w), m, best);
       }
     }
     y[o] = m;
@@ -713,11 +723,31 @@ TF_CLONES void add_const(float* r, float v, int64_t n) {
   for (int64_t i = 0; i < n; i++) r[i] += v;
 }
 
+TF_CLONES void fill_row(float* r, int64_t cs, float v, int64_t n) {
+  if (cs == 1)
+    for (int64_t i = 0; i < n; i++) r[i] = v;
+  else
+    for (int64_t i = 0; i < n; i++) r[i * cs] = v;
+}
+
 // views: g [N,C,OH,OW] -> gx [N,C,H,W]
 void adaptive_avg_backward_kernel(std::vector<View>& v, const Attrs&) {
   const char* op = "adaptiveAvgPool2dBackward";
   const View &gy = v[0], &gx = v[1];
   Geom g = adaptive_geom(gx, gy, op);
+  if (g.OH == 1 && g.OW == 1) {  // the global average pool: every input gets g / (H*W)
+    bool dense = (gx.strides[3] == 1 || g.W == 1) && (gx.strides[2] == g.W || g.H == 1);
+    parallel_tasks(g.planes(), 32768 / (g.H * g.W), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; p++) {
+        float gv = *plane_of<float>(gy, p) / static_cast<float>(g.H * g.W);
+        float* d = plane_of<float>(gx, p);
+        if (dense) fill_row(d, 1, gv, g.H * g.W);
+        else
+          for (int64_t h = 0; h < g.H; h++) fill_row(d + h * gx.strides[2], gx.strides[3], gv, g.W);
+      }
+    });
+    return;
+  }
   parallel_tasks(g.planes(), 65536 / std::max<int64_t>(1, g.H * g.W + g.OH * g.OW), [&](int64_t b, int64_t e) {
     Buffer<float> buf;
     for (int64_t p = b; p < e; p++) {
