@@ -111,6 +111,8 @@ describe('reference VJPs match finite differences', () => {
         const c = randomConfig(rng, kind);
         const x = R.randn(c.shape, rng);
         const y = refForward(c, x).y;
+        // a max window lying wholly in the padding gives -inf, where no finite difference exists
+        if (y.data.some((v) => !Number.isFinite(v))) continue;
         const g = R.randn(y.shape, rng);
         const [fd] = R.finiteDiffVjp(([xx]) => refForward(c, xx).y, [x], g);
         R.assertClose(refVjp(c, x, g), fd, 1e-6, 1e-7, describeConfig(c));
