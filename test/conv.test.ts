@@ -10,7 +10,7 @@ import * as tf from '../ts';
 import * as native from '../ts/native';
 import * as R from './reference';
 import { RefConv2dOptions, RefTensor, Rng, conv2d as refConv2d, conv2dVjp } from './reference';
-import { expectClose, expectNoLeaks, fromRef, nonContiguous, seeded, toRef } from './helpers';
+import { expectClose, expectNoLeaks, fromRef, nonContiguous, seeded, toRef, expectThrows } from './helpers';
 
 interface Config {
   x: number[];  // [N, C, H, W] or unbatched [C, H, W]
@@ -239,14 +239,7 @@ describe('bad arguments raise typed errors', () => {
     ['groups 0', () => tf.F.conv2d(x, w, null, { groups: 0 }), tf.ArgumentError, /groups must be a positive integer/],
     ['kernel too large', () => tf.F.conv2d(x, w, null, { dilation: 3, groups: 2 }), tf.ShapeError, /larger than the padded input/],
   ])('%s', (_name, fn, Cls, message) => {
-    let err: unknown;
-    try {
-      fn();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(Cls);
-    expect((err as Error).message).toMatch(message);
+    expectThrows(fn, Cls, message);
   });
 });
 
@@ -273,14 +266,7 @@ describe('the native kernels validate their views', () => {
     ['wgrad weight shape', run('conv2dWeightGrad', [x, tf.randn([2, 4, 5, 5]), tf.empty([4, 3, 3, 2])]), tf.ShapeError, /output gradient must be \[2, 4, 5, 6\]/],
     ['wgrad batch mismatch', run('conv2dWeightGrad', [x, tf.randn([1, 4, 5, 5]), tf.empty([4, 3, 3, 3])]), tf.ShapeError, /output gradient must be \[2, 4, 5, 5\]/],
   ])('%s', (_name, fn, Cls, message) => {
-    let err: unknown;
-    try {
-      fn();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(Cls);
-    expect((err as Error).message).toMatch(message);
+    expectThrows(fn, Cls, message);
   });
 });
 

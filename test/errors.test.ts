@@ -3,6 +3,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import * as tf from '../ts';
+import { thrownBy } from './helpers';
 
 describe('typed errors from the public API', () => {
   const a = tf.randn([2, 3]);
@@ -37,12 +38,7 @@ describe('typed errors from the public API', () => {
     ['slice step', () => a.slice(0, 0, 2, 0), tf.ArgumentError, /positive integer/],
     ['max of empty', () => tf.zeros([0, 3]).max(0), tf.ShapeError, /empty/],
   ])('%s', (_name, fn, Cls, message) => {
-    let err: unknown;
-    try {
-      fn();
-    } catch (e) {
-      err = e;
-    }
+    const err = thrownBy(fn);
     expect(err).toBeInstanceOf(Cls);
     expect(err).toBeInstanceOf(tf.TensorforgeError);
     expect((err as Error).message).toMatch(message);

@@ -102,3 +102,20 @@ export function expectNoLeaks(fn: () => void): void {
   expect({ tensors: after.numTensors, buffers: after.numBuffers, bytes: after.numBytes })
     .toEqual({ tensors: before.numTensors, buffers: before.numBuffers, bytes: before.numBytes });
 }
+
+/** What fn threw (undefined if it returned normally). */
+export function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+/** fn must throw an instance of Cls whose message matches. */
+export function expectThrows(fn: () => unknown, Cls: new (...args: never[]) => Error, message: RegExp): void {
+  const err = thrownBy(fn);
+  expect(err).toBeInstanceOf(Cls);
+  expect((err as Error).message).toMatch(message);
+}

@@ -12,7 +12,7 @@ import * as tf from '../ts';
 import * as native from '../ts/native';
 import * as R from './reference';
 import { RefTensor, Rng, lossVjp, vjp } from './reference';
-import { expectClose, expectNoLeaks, fromRef, nonContiguous, seeded, toRef } from './helpers';
+import { expectClose, expectNoLeaks, fromRef, nonContiguous, seeded, toRef, expectThrows } from './helpers';
 
 // float32 against float64: softmax is a few ulps per element (polynomial exp ~1 ulp, a sum of
 // positive terms, one division); gradients and reduced losses sum over rows/batches: 1e-4.
@@ -402,10 +402,7 @@ describe('bad input raises typed errors', () => {
   const x = tf.randn([4, 3]);
   const t = tf.tensor([0, 1, 2, 0], undefined, { dtype: 'int32' });
   const expectError = (fn: () => unknown, Cls: new (m: string) => Error, message: RegExp) => {
-    let err: unknown;
-    try { fn(); } catch (e) { err = e; }
-    expect(err).toBeInstanceOf(Cls);
-    expect((err as Error).message).toMatch(message);
+    expectThrows(fn, Cls, message);
   };
   test.each<[string, () => unknown, new (m: string) => Error, RegExp]>([
     ['softmax dim out of range', () => tf.F.softmax(x, 2), tf.IndexError, /dim 2 is out of range/],

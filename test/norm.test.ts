@@ -10,7 +10,7 @@ import * as tf from '../ts';
 import * as native from '../ts/native';
 import * as R from './reference';
 import { RefTensor, Rng, finiteDiffVjp, normVjp } from './reference';
-import { expectClose, expectEqual, expectNoLeaks, fromRef, nonContiguous, seeded, toRef } from './helpers';
+import { expectClose, expectEqual, expectNoLeaks, fromRef, nonContiguous, seeded, toRef, expectThrows } from './helpers';
 
 // Tolerances (float32 kernels vs float64): forward values are O(1) after normalisation and
 // carry a few ulps; weight/bias gradients and batchNorm's per-channel sums add up hundreds of
@@ -458,14 +458,7 @@ describe('bad input raises typed errors', () => {
     ['embedding weight rank', () => tf.F.embedding(i32, tf.randn([3])), tf.ShapeError, /2-D/],
     ['embedding paddingIdx', () => tf.F.embedding(i32, tf.randn([3, 2]), { paddingIdx: 3 }), tf.ValueError, /paddingIdx/],
   ])('%s', (_name, fn, Cls, message) => {
-    let err: unknown;
-    try {
-      fn();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(Cls);
-    expect((err as Error).message).toMatch(message);
+    expectThrows(fn, Cls, message);
   });
 
   test('direct native.run calls with inconsistent views or attributes throw, never crash', () => {

@@ -9,7 +9,7 @@ import * as tf from '../ts';
 import * as native from '../ts/native';
 import * as R from './reference';
 import { RefPoolOptions, RefTensor, Rng } from './reference';
-import { expectClose, expectEqual, expectNoLeaks, fromRef, nonContiguous, seeded, toRef } from './helpers';
+import { expectClose, expectEqual, expectNoLeaks, fromRef, nonContiguous, seeded, toRef, expectThrows } from './helpers';
 
 // Max pooling selects values: forward values and indices must be exact. Averages and gradients
 // add at most a few dozen float32 terms of magnitude ~1, so a few ulps of float32 suffice.
@@ -419,10 +419,7 @@ describe('bad arguments raise typed errors naming the op', () => {
     ['adaptive size triple', () => tf.F.adaptiveMaxPool2d(x, [1, 2, 3] as never), tf.ArgumentError, /outputSize/],
     ['returnIndices not boolean', () => tf.F.maxPool2d(x, { kernelSize: 2, returnIndices: 'yes' as never }), tf.ArgumentError, /returnIndices/],
   ])('%s', (_name, fn, Cls, message) => {
-    let err: unknown;
-    try { fn(); } catch (e) { err = e; }
-    expect(err).toBeInstanceOf(Cls);
-    expect((err as Error).message).toMatch(message);
+    expectThrows(fn, Cls, message);
   });
 });
 
