@@ -19,6 +19,7 @@ export { noGrad, isGradEnabled } from './autograd';
 export { scope, keep };
 export const cuda = cudaModule;
 export * as F from './functional';
+export * as nn from './nn';
 
 export interface MemoryInfo {
   /** live (not disposed, not collected) tensors on this thread */

@@ -145,6 +145,30 @@ export class Tensor implements Disposable {
   int(): Tensor { return ew.cast(this, 'int32'); }
   bool(): Tensor { return ew.cast(this, 'bool'); }
   clone(): Tensor { return mv.clone(this); }
+
+  // ---- in place (outside autograd: for parameters, buffers and optimizer state) ------------
+  /** Writes src's values into this tensor: src broadcasts to this shape and is cast to this
+   *  dtype. Not recorded by autograd; a tensor produced by a recorded op cannot be overwritten. */
+  copy_(src: Tensor | number): this {
+    this.assertAlive();
+    if (this.gradFn) throw new ArgumentError('copy_: cannot overwrite a tensor that autograd recorded (a non-leaf); detach() it first');
+    if (typeof src === 'number') {
+      native.run('fill', [this.nativeView()], { value: src });
+      return this;
+    }
+    if (!(src instanceof Tensor)) throw new ArgumentError(`copy_ expects a Tensor or a number, got ${src === null ? 'null' : typeof src}`);
+    ag.noGrad(() => {
+      const s = mv.expand(src, [...this.shape]);
+      try {
+        native.run('copy', [s.nativeView(), this.nativeView()]);
+      } finally {
+        s.dispose();
+      }
+    });
+    return this;
+  }
+  /** Sets every element to value, in place. */
+  fill_(value: number): this { return this.copy_(value); }
   contiguous(): Tensor { return mv.contiguous(this); }
 
   // ---- elementwise -----------------------------------------------------------------------
