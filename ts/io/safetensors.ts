@@ -22,13 +22,14 @@
 // expected. Data is then streamed in bounded chunks straight into fresh tensors, converting dtypes
 // tensorforge lacks: F64/F16/BF16/F8 to float32, I64/U64/I16/U16/I8/U8/U32 to int32 (values that do
 // not fit raise ValueError), BOOL to bool. Saving writes F32/I32/BOOL.
+import { constants as bufferConstants } from 'buffer';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Tensor } from '../tensor';
 import { DType, TypedArray, dtypeBytes } from '../dtype';
 import { MAX_DIMS, fmt } from '../shape';
-import { ArgumentError, FormatError, ShapeError, ValueError } from '../errors';
+import { AllocationError, ArgumentError, FormatError, ShapeError, ValueError } from '../errors';
 import { noGrad } from '../autograd';
 import { contiguous } from '../ops/movement';
 import * as native from '../native';
@@ -130,8 +131,8 @@ function readHeaderFrom(src: Source): ParsedHeader {
 }
 
 function nonNegativeInt(v: Json | undefined): number | null {
-  const x = v instanceof JsonNumber ? v.safeInteger : null;
-  return x !== null && x >= 0 ? x : null;
+  // "-0" is refused too, as the reference (serde_json reads it as a float) does.
+  return v instanceof JsonNumber && !v.text.startsWith('-') ? v.safeInteger : null;
 }
 
 function validateHeader(json: Json, dataBytes: number, where: string): Omit<ParsedHeader, 'dataStart'> {
@@ -163,12 +164,11 @@ function validateHeader(json: Json, dataBytes: number, where: string): Omit<Pars
       const x = nonNegativeInt(d);
       return x ?? fail(`${t}: shape entry ${i} must be a non-negative integer, got ${describe(d)}`);
     });
-    // Counted so that no product can lose precision: anything past what the data buffer could hold fails.
+    // Stopped before any product passes 2^53, so the byte count compared below is exact.
     let numel = shape.includes(0) ? 0 : 1;
     if (numel) for (const d of shape) {
       numel *= d;
-      if (numel * itemSize > dataBytes)
-        fail(`${t}: shape ${fmt(shape)} of ${dtype} needs more bytes than the file's ${dataBytes}-byte data buffer holds`);
+      if (numel * itemSize > Number.MAX_SAFE_INTEGER) fail(`${t}: shape ${fmt(shape)} of ${dtype} has too many elements (over 2^53 bytes)`);
     }
     const offsets = v.get('data_offsets');
     if (!Array.isArray(offsets) || offsets.length !== 2)
@@ -307,7 +307,7 @@ function tensorsFrom(src: Source, header: ParsedHeader): Record<string, Tensor> 
       for (let i = 0; i < n; i += perChunk) {
         const k = Math.min(perChunk, n - i);
         let raw = src.read(header.dataStart + e.dataOffsets[0] + i * size, k * size);
-        if (raw.byteOffset % size !== 0) raw = raw.slice();  // typed-array views need aligned starts
+        if (raw.byteOffset % size !== 0) raw = new Uint8Array(raw);  // a copy: typed-array views need aligned starts
         native.write(t.storage.handle, i * dtypeBytes[loadsAs], convert(raw, k, e, i, src.where));
       }
       setOwn(out, e.name, t);
@@ -472,6 +472,8 @@ export function serialize(tensors: Record<string, Tensor> | Map<string, Tensor>,
   if (!isLittleEndian) throw new FormatError('safetensors data is little-endian; this big-endian host is not supported');
   const p = plan(tensors, metadata);
   const total = p.header.length + p.dataBytes;
+  if (total > bufferConstants.MAX_LENGTH)
+    throw new AllocationError(`the file would be ${total} bytes, more than one Buffer holds (${bufferConstants.MAX_LENGTH}); use save() to write it`);
   const out = Buffer.allocUnsafe(total);
   p.header.copy(out, 0);
   let at = p.header.length;
