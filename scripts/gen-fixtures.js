@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Regenerates the PyTorch fixtures: runs every scripts/fixtures/<family>.py, each of which writes
-// test/fixtures/<family>.json. Needs PyTorch (Debian: apt-get install python3-torch); CI does not
+// test/fixtures/<family>.json (safetensors.py also writes the small model files it describes,
+// test/fixtures/safetensors/*.safetensors). Needs PyTorch (Debian: apt-get install python3-torch); CI does not
 // run this, it uses the committed JSON files.
 //   npm run fixtures [-- <family> ...]
 'use strict';

@@ -1,0 +1,5 @@
+// Model files. tf.io.save / tf.io.load read and write the safetensors format (PyTorch interop).
+export {
+  save, load, loadWithMetadata, readHeader, serialize, deserialize, deserializeHeader, MAX_HEADER_BYTES,
+} from './safetensors';
+export type { SafetensorsHeader, TensorInfo, FileDType, SaveOptions } from './safetensors';
