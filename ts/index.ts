@@ -20,6 +20,8 @@ export { scope, keep };
 export const cuda = cudaModule;
 export * as F from './functional';
 export * as nn from './nn';
+export * as io from './io';
+export * as models from './models';
 
 export interface MemoryInfo {
   /** live (not disposed, not collected) tensors on this thread */
