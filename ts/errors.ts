@@ -13,6 +13,7 @@ export class ValueError extends TensorforgeError { constructor(m: string) { supe
 export class AllocationError extends TensorforgeError { constructor(m: string) { super(m, 'ERR_TF_ALLOCATION'); } }
 export class DisposedError extends TensorforgeError { constructor(m: string) { super(m, 'ERR_TF_DISPOSED'); } }
 export class ArgumentError extends TensorforgeError { constructor(m: string) { super(m, 'ERR_TF_ARGUMENT'); } }
+export class FormatError extends TensorforgeError { constructor(m: string) { super(m, 'ERR_TF_FORMAT'); } }
 
 /** What asking for a CUDA tensor raises until the CUDA backend lands. */
 export function cudaTensorsUnavailable(): DeviceError {
@@ -22,7 +23,7 @@ export function cudaTensorsUnavailable(): DeviceError {
 const byCode: Record<string, new (m: string) => TensorforgeError> = {
   ERR_TF_SHAPE: ShapeError, ERR_TF_DTYPE: DTypeError, ERR_TF_DEVICE: DeviceError, ERR_TF_INDEX: IndexError,
   ERR_TF_VALUE: ValueError, ERR_TF_ALLOCATION: AllocationError, ERR_TF_DISPOSED: DisposedError,
-  ERR_TF_ARGUMENT: ArgumentError,
+  ERR_TF_ARGUMENT: ArgumentError, ERR_TF_FORMAT: FormatError,
 };
 
 /** Turns an error thrown by an addon (which carries `code`) into the matching typed error. */
