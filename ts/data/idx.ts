@@ -106,7 +106,7 @@ function defaultType(data: IdxData): IdxType {
   if (data instanceof Int32Array) return 'int32';
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof Float64Array) return 'float64';
-  throw new ArgumentError('IDX data must be a Uint8Array, Int8Array, Int16Array, Int32Array, Float32Array or Float64Array');
+  throw new ArgumentError('IDX data must be a Uint8Array, Int8Array, Int16Array, Int32Array, Float32Array or Float64Array, or come with a type');
 }
 
 /**
@@ -116,13 +116,13 @@ function defaultType(data: IdxData): IdxType {
 export function encodeIdx(arr: { shape: number[]; data: IdxData | ArrayLike<number>; type?: IdxType }, opts: { gzip?: boolean } = {}): Buffer {
   if (arr === null || typeof arr !== 'object') throw new ArgumentError('encodeIdx expects { shape, data, type? }');
   const { shape, data } = arr;
-  const type = arr.type ?? defaultType(data as IdxData);
-  if (!(type in typeInfo)) throw new ArgumentError(`unknown IDX type '${String(type)}' (expected ${Object.keys(typeInfo).join(', ')})`);
   if (!Array.isArray(shape) || shape.length > 255 || !shape.every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff))
     throw new ArgumentError(`IDX shape must be at most 255 dims, each an integer in [0, 2^32), got ${JSON.stringify(shape)}`);
   const count = shape.reduce((a, b) => a * b, 1);
   if (!data || typeof (data as ArrayLike<number>).length !== 'number' || data.length !== count)
     throw new ArgumentError(`IDX shape [${shape.join(', ')}] needs ${count} elements, got ${data?.length}`);
+  const type = arr.type ?? defaultType(data as IdxData);
+  if (!(type in typeInfo)) throw new ArgumentError(`unknown IDX type '${String(type)}' (expected ${Object.keys(typeInfo).join(', ')})`);
   const size = typeInfo[type].bytes;
   const header = 4 + 4 * shape.length;
   const out = Buffer.alloc(header + count * size);
