@@ -13,7 +13,7 @@ import { Tensor } from '../tensor';
 import { DType, TypedArray, typedArrayFor, dtypeBytes } from '../dtype';
 import { ArgumentError, ShapeError, ValueError, IndexError } from '../errors';
 import { fmt } from '../shape';
-import { Random, checkSeed, permutation, seededRandom } from './random';
+import { checkSeed, permutation, seededRandom } from './random';
 import { tensorFrom } from './tensorFrom';
 
 /** Anything a DataLoader can batch: a length and a gather of examples by index. */
@@ -198,7 +198,7 @@ export class DataLoader<D extends Dataset = Dataset> implements Iterable<Batch> 
   /** The example order of an epoch (identity without shuffle). */
   order(epoch: number): Int32Array {
     const n = this.dataset.length;
-    if (this.shuffle) return permutation(n, seededRandom(this.seed, epoch) as Random);
+    if (this.shuffle) return permutation(n, seededRandom(this.seed, epoch));
     return Int32Array.from({ length: n }, (_, i) => i);
   }
 
