@@ -13,7 +13,7 @@ export class ValueError extends TensorforgeError { constructor(m: string) { supe
 export class AllocationError extends TensorforgeError { constructor(m: string) { super(m, 'ERR_TF_ALLOCATION'); } }
 export class DisposedError extends TensorforgeError { constructor(m: string) { super(m, 'ERR_TF_DISPOSED'); } }
 export class ArgumentError extends TensorforgeError { constructor(m: string) { super(m, 'ERR_TF_ARGUMENT'); } }
-/** A file or byte buffer that is not a well-formed model file (safetensors): malformed or lying header, bad offsets. */
+/** A malformed file or byte buffer (safetensors, IDX, PNG): what was wrong and what was expected. */
 export class FormatError extends TensorforgeError { constructor(m: string) { super(m, 'ERR_TF_FORMAT'); } }
 
 /** What asking for a CUDA tensor raises until the CUDA backend lands. */

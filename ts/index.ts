@@ -22,6 +22,8 @@ export * as F from './functional';
 export * as nn from './nn';
 export * as io from './io';
 export * as models from './models';
+export * as data from './data';
+export * as plot from './plot';
 
 export interface MemoryInfo {
   /** live (not disposed, not collected) tensors on this thread */

@@ -1,0 +1,2 @@
+// Dependency-free charts (SVG strings) for training reports.
+export * from './svg';
