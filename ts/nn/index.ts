@@ -4,3 +4,4 @@ export type { StateDict, LoadResult } from './module';
 export * from './layers';
 export * from './loss';
 export * as init from './init';
+export * from './transformer';
