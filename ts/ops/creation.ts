@@ -138,6 +138,16 @@ export function manualSeed(seed: number): void {
   rng.offset = 0;
 }
 
+/** The generator's position, to save with a checkpoint so a resumed run draws the same numbers. */
+export function getRngState(): { seed: number; offset: number } { return { ...rng }; }
+export function setRngState(state: { seed: number; offset: number }): void {
+  const ok = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (state === null || typeof state !== 'object' || !ok(state.seed) || !ok(state.offset))
+    throw new ValueError(`setRngState expects { seed, offset } of non-negative integers, got ${JSON.stringify(state)}`);
+  rng.seed = state.seed;
+  rng.offset = state.offset;
+}
+
 function draw(shape: number[], dist: string, a: number, b: number, opts: TensorOptions, fallback: DType): Tensor {
   const dtype = checkOptions(opts, fallback);
   const t = Tensor.empty(checkShape(shape), dtype);
