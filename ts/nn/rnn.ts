@@ -213,9 +213,9 @@ abstract class RNNBase<H> extends Module<[input: Tensor, hx?: H | null], [Tensor
     const wT = transpose(cell.wIh, 0, 1);
     const mm = matmul(x2d, wT);
     drop(wT);
-    // RNN and LSTM add b_ih + b_hh to the same pre-activation: fold both into the projection once.
-    // GRU cannot: r multiplies W_hn·h + b_hn.
-    // (Two adds, not one of b_ih + b_hh: that sum's backward would hand both biases one buffer.)
+    // RNN and LSTM add b_ih and b_hh to the same pre-activation: both go into the projection, once
+    // per layer instead of once per step (GRU cannot: r multiplies W_hn·h + b_hn). Two adds rather
+    // than one of b_ih + b_hh, whose backward would hand both bias gradients one shared buffer.
     let xp2 = mm;
     if (cell.bIh && cell.bHh) {
       const withIh = mm.add(cell.bIh);
