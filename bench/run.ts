@@ -1111,6 +1111,9 @@ function save(report: Report): string {
   return file;
 }
 
+/** The bench command line's mistakes (unknown flags): one line, exit code 2. */
+export class BenchUsageError extends Error { name = 'BenchUsageError'; }
+
 function parseArgs(argv: string[]): Options & { json: boolean } {
   const opts: Options & { json: boolean } = { json: false };
   for (let i = 0; i < argv.length; i++) {
@@ -1119,16 +1122,14 @@ function parseArgs(argv: string[]): Options & { json: boolean } {
     else if (a === '--json') opts.json = true;
     else if (a === '--filter' && i + 1 < argv.length) opts.filter = argv[++i];
     else if (a.startsWith('--filter=')) opts.filter = a.slice('--filter='.length);
-    else {
-      console.error(`unknown argument '${a}'\nusage: npm run bench [-- --quick] [--filter <substring>] [--json]`);
-      process.exit(2);
-    }
+    else throw new BenchUsageError(`unknown argument '${a}' (usage: bench [--quick] [--filter <substring>] [--json])`);
   }
   return opts;
 }
 
-function main(): void {
-  const opts = parseArgs(process.argv.slice(2));
+/** Runs the benchmark as `npm run bench` and `tensorforge bench` do; returns the exit code. */
+export function main(argv: string[]): number {
+  const opts = parseArgs(argv);
   const report = runBenchmarks({ ...opts, log: opts.json ? undefined : (l) => console.error(l) });
   // quick runs are smoke tests: their shapes are too small to be worth recording
   const file = report.quick ? null : save(report);
@@ -1137,7 +1138,15 @@ function main(): void {
     console.log(formatTable(report));
     if (file) console.log(`results: ${path.relative(process.cwd(), file)}`);
   }
-  if (report.results.some((r) => !r.valid) || report.liveTensorsAfter !== 0) process.exitCode = 1;
+  return report.results.some((r) => !r.valid) || report.liveTensorsAfter !== 0 ? 1 : 0;
 }
 
-if (require.main === module) main();
+if (require.main === module) {
+  try {
+    process.exitCode = main(process.argv.slice(2));
+  } catch (e) {
+    if (!(e instanceof BenchUsageError)) throw e;
+    console.error(e.message);
+    process.exitCode = 2;
+  }
+}

@@ -111,7 +111,9 @@ export function backward(root: Tensor, gradient?: Tensor, opts: { retainGraph?: 
       if (node?.released)
         throw new ArgumentError('backward(): trying to backward through the graph a second time; pass { retainGraph: true } the first time');
       if (!node) {  // a leaf: its gradient accumulates into .grad and outlives any scope
-        const total = t.grad ? t.grad.add(g) : g.isContiguous ? g : g.contiguous();
+        // .grad gets a buffer of its own: optimizers and clipping may write it in place, and a
+        // formula can hand one buffer to several inputs (add's g for both operands).
+        const total = t.grad ? t.grad.add(g) : g.isContiguous && !g.storage.shared ? g : g.clone();
         t.grad?.dispose();
         if (total !== g) g.dispose();
         t.grad = keep(total);

@@ -14,6 +14,8 @@ export class Storage {
     return new Storage(native.alloc(bytes), bytes);
   }
   get alive(): boolean { return this.refs > 0; }
+  /** More than one tensor views this storage. */
+  get shared(): boolean { return this.refs > 1; }
   retain(): this {
     this.refs++;
     return this;

@@ -4,6 +4,7 @@ import { Tensor } from '../tensor';
 import { Module } from '../nn/module';
 import { Sequential, Flatten, Linear, ReLU, Conv2d, MaxPool2d, Embedding } from '../nn/layers';
 import { TransformerEncoder, TransformerEncoderLayer } from '../nn/transformer';
+import { LSTM } from '../nn/rnn';
 import { normal } from '../ops/creation';
 import { ShapeError } from '../errors';
 import { fmt } from '../shape';
@@ -66,5 +67,35 @@ export class TransformerClassifier extends Module<[Tensor], Tensor> {
     const h = this.encoder.forward(this.embedding.forward(tokens).add(pos), { srcKeyPaddingMask: pad });
     const real = tokens.ne(0).float().unsqueeze(-1);
     return this.fc.forward(h.mul(real).sum(1).div(real.sum(1).clamp(1)));
+  }
+}
+
+export interface LstmClassifierOptions {
+  vocabSize: number;
+  classes: number;
+  embedDim?: number;
+  hiddenSize?: number;
+  numLayers?: number;
+  dropout?: number;
+}
+
+/** A text classifier: embeddings (token 0 is padding), a batch-first LSTM, and a linear head on
+ *  the last layer's final hidden state. */
+export class LstmClassifier extends Module<[Tensor], Tensor> {
+  embedding: Embedding;
+  lstm: LSTM;
+  fc: Linear;
+  constructor(opts: LstmClassifierOptions) {
+    super();
+    const { vocabSize, classes, embedDim = 64, hiddenSize = 128, numLayers = 1, dropout = 0 } = opts;
+    this.embedding = new Embedding(vocabSize, embedDim, { paddingIdx: 0 });
+    this.lstm = new LSTM(embedDim, hiddenSize, { numLayers, batchFirst: true, dropout });
+    this.fc = new Linear(hiddenSize, classes);
+  }
+  /** tokens: int32 [B, T]. */
+  forward(tokens: Tensor): Tensor {
+    if (tokens.ndim !== 2) throw new ShapeError(`LstmClassifier: expected int32 tokens [batch, length], got ${fmt(tokens.shape)}`);
+    const [, [h]] = this.lstm.forward(this.embedding.forward(tokens));
+    return this.fc.forward(h.select(0, h.shape[0] - 1));
   }
 }
