@@ -12,3 +12,4 @@ export * from './conv';
 export * from './loss';
 export * from './norm';
 export * from './pool';
+export * from './optim';
