@@ -352,6 +352,8 @@ describe('typed errors', () => {
     expectThrows(() => opt.step(), tf.ShapeError, /grad has shape \[3\], expected the param's shape \[4\]/);
     setGrad(b, tf.keep(tf.zeros([4], { dtype: 'int32' })));
     expectThrows(() => opt.step(), tf.DTypeError, /grad must be float32/);
+    setGrad(b, tf.keep(b.detach()));
+    expectThrows(() => opt.step(), tf.ArgumentError, /shares the param's memory/);
     setGrad(b, grad(f32(4, rng), [4]));
     opt.paramGroups[0].lr = -1;
     expectThrows(() => opt.step(), tf.ValueError, /invalid lr -1/);

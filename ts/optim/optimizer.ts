@@ -145,6 +145,7 @@ export abstract class Optimizer<O extends Hypers = Hypers> {
         if (grad.isDisposed) throw new DisposedError(`${what}: its grad was disposed`);
         if (grad.dtype !== 'float32') throw new DTypeError(`${what}: grad must be float32, got ${grad.dtype}`);
         if (!sameShape(grad.shape, p.shape)) throw new ShapeError(`${what}: grad has shape ${fmt(grad.shape)}, expected the param's shape ${fmt(p.shape)}`);
+        if (grad.storage === p.storage) throw new ArgumentError(`${what}: grad shares the param's memory; the update needs a separate gradient`);
         work.push([p, grad, g]);
       });
     });
