@@ -13,3 +13,4 @@ export * from './loss';
 export * from './norm';
 export * from './pool';
 export * from './rnn';
+export * from './optim';

@@ -12,7 +12,7 @@ import { manualSeed } from '../ops/creation';
 import { Module } from '../nn/module';
 import { SGD } from '../optim/sgd';
 import { Adam, AdamW } from '../optim/adam';
-import { Optimizer } from '../optim/optimizer';
+import { AnyOptimizer } from '../optim/optimizer';
 import { CosineAnnealingLR } from '../optim/lrScheduler';
 import { DataLoader } from '../data/dataloader';
 import { fit, evaluate, EpochMetrics, EvalResult } from '../train';
@@ -59,7 +59,7 @@ export interface ModelCard {
 
 export interface TrainResult { outDir: string; card: ModelCard; files: string[] }
 
-function makeOptimizer(name: string, params: Tensor[], lr: number, weightDecay: number): Optimizer {
+function makeOptimizer(name: string, params: Tensor[], lr: number, weightDecay: number): AnyOptimizer {
   if (name === 'sgd') return new SGD(params, { lr, momentum: 0.9, weightDecay });
   if (name === 'adamw') return new AdamW(params, { lr, weightDecay });
   return new Adam(params, { lr, weightDecay });

@@ -7,7 +7,7 @@ import { Tensor } from '../tensor';
 import { scope } from '../storage';
 import { noGrad } from '../autograd';
 import { Module } from '../nn/module';
-import type { Optimizer } from '../optim/optimizer';
+import type { AnyOptimizer } from '../optim/optimizer';
 import { clipGradNorm } from '../optim/clip';
 import type { LRScheduler } from '../optim/lrScheduler';
 import type { DataLoader } from '../data/dataloader';
@@ -43,7 +43,7 @@ export interface EpochMetrics {
 
 export interface FitOptions {
   epochs: number;
-  optimizer: Optimizer;
+  optimizer: AnyOptimizer;
   train: DataLoader;
   validation?: DataLoader | null;
   numClasses: number;
