@@ -552,6 +552,16 @@ describe('autograd engine', () => {
     expect(after.numTensors - before.numTensors).toBe(2);
     expect(after.numBytes - before.numBytes).toBe((16 * 8 + 8 * 4) * 4);
   });
+
+  test('leaves that receive one formula result get gradients in buffers of their own', () => {
+    // add's backward hands the same g to both operands; optimizers write .grad in place
+    const a = tf.ones([3], { requiresGrad: true }), b = tf.ones([3], { requiresGrad: true });
+    tf.scope(() => { a.add(b).sum().backward(); });
+    expect(a.grad!.storage).not.toBe(b.grad!.storage);
+    a.grad!.fill_(5);
+    expect(Array.from(b.grad!.dataSync())).toEqual([1, 1, 1]);
+    [a, b].forEach((t) => { t.zeroGrad(); t.dispose(); });
+  });
 });
 
 // ---- coverage ----------------------------------------------------------------------------

@@ -3,3 +3,5 @@ export {
   save, load, loadWithMetadata, readHeader, serialize, deserialize, deserializeHeader, MAX_HEADER_BYTES,
 } from './safetensors';
 export type { SafetensorsHeader, TensorInfo, FileDType, SaveOptions } from './safetensors';
+export { saveCheckpoint, loadCheckpoint } from './checkpoint';
+export type { CheckpointParts, CheckpointInfo } from './checkpoint';
