@@ -179,6 +179,10 @@ TF_CLONES void centred_sums(const float* x, const float* gy, const float* w, int
 
 // layerNorm's gx = rstd·(gy·w − mean(g) − x̂·mean(g·x̂)) with x̂ = (x − hi − c)·rstd, plus the
 // row's contribution to the weight and bias gradients (double partials of this row block).
+// No FMA contraction here: fused, gy·w − mean_g subtracts the rounded product from the exact one,
+// so a row whose terms cancel exactly (one normalised element) would get rstd × rounding error.
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
 TF_CLONES void ln_backward_row(const float* x, const float* gy, const float* w, int64_t n, float hi, float c, float rstd,
                                float mean_g, float mean_gx, float* gx, double* gw, double* gb) {
   for (int64_t i = 0; i < n; i++) {
@@ -188,6 +192,7 @@ TF_CLONES void ln_backward_row(const float* x, const float* gy, const float* w, 
     gb[i] += static_cast<double>(gy[i]);
   }
 }
+#pragma GCC pop_options
 
 // batchNorm's gx = a·gy + k·(x − hi − c) + s: the training formula folded into three constants
 // per channel (in eval mode k = s = 0).
