@@ -44,6 +44,9 @@ export function memory(): MemoryInfo {
 /** Restarts the native peak-bytes counter from what is live now (see memory().native.peakBytes). */
 export function resetPeakMemory(): void { native.memory(true); }
 
+/** Frees the large blocks the native allocator keeps for reuse (memory().native.cachedBytes). */
+export function emptyCache(): void { native.emptyCache(); }
+
 export function setNumThreads(n: number): void { native.setNumThreads(n); }
 export function getNumThreads(): number { return native.info().threads; }
 export function info() {

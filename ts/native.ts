@@ -10,7 +10,11 @@ export type NativeView = [Handle, number, number, number[], number[]];
 export type Attrs = Record<string, number | boolean | string | number[]>;
 
 /** Process-wide native memory: tensor buffers, kernel scratch, and the peak of their sum. */
-export interface NativeMemory { buffers: number; bytes: number; scratchBytes: number; peakBytes: number }
+export interface NativeMemory {
+  buffers: number; bytes: number; scratchBytes: number; peakBytes: number;
+  /** freed large blocks kept for reuse (see emptyCache) */
+  cachedBytes: number;
+}
 
 interface Addon {
   alloc(bytes: number): Handle;
@@ -22,6 +26,7 @@ interface Addon {
   info(): { isa: string; threads: number; cpuFeatures: Record<string, boolean>; ops: string[] };
   setNumThreads(n: number): void;
   measurePeak(): { gflops: number; gbs: number };
+  emptyCache(): void;
 }
 
 export function packageRoot(): string {
@@ -58,3 +63,4 @@ export const memory = (resetPeak = false): NativeMemory => addon.memory(resetPea
 export const info = () => addon.info();
 export const setNumThreads = (n: number): void => call(() => addon.setNumThreads(n));
 export const measurePeak = () => addon.measurePeak();
+export const emptyCache = (): void => addon.emptyCache();

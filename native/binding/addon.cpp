@@ -7,9 +7,6 @@
 // typed error classes.
 #include <napi.h>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include <atomic>
 #include <cmath>
@@ -37,7 +34,7 @@ struct Buffer {
   size_t bytes = 0;
   void release() {
     if (!data) return;
-    std::free(data);
+    block_free(data, bytes);
     data = nullptr;
     note_free(MemKind::Buffer, bytes);
   }
@@ -181,9 +178,12 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
     if (bytes > kMaxAllocBytes)
       fail(ErrorKind::Allocation, "cannot allocate " + std::to_string(bytes) + " bytes: more than the 1 TiB limit");
     size_t n = static_cast<size_t>(bytes);
-    size_t rounded = ((n + 63) / 64) * 64;
-    void* p = std::aligned_alloc(64, rounded ? rounded : 64);
-    if (!p) fail(ErrorKind::Allocation, "out of memory allocating " + std::to_string(n) + " bytes");
+    void* p = nullptr;
+    try {
+      p = block_alloc(n);
+    } catch (const std::bad_alloc&) {
+      fail(ErrorKind::Allocation, "out of memory allocating " + std::to_string(n) + " bytes");
+    }
     Buffer* b = new Buffer();
     b->data = p;
     b->bytes = n;
@@ -263,6 +263,7 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   o.Set("bytes", Napi::Number::New(env, static_cast<double>(m.buffer_bytes)));
   o.Set("scratchBytes", Napi::Number::New(env, static_cast<double>(m.scratch_bytes)));
   o.Set("peakBytes", Napi::Number::New(env, static_cast<double>(m.peak_bytes)));
+  o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(cached_bytes())));
   if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value()) reset_peak_bytes();
   return o;
 }
@@ -304,21 +305,7 @@ Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// Tensors of many MiB are freed and re-made every step. Served by mmap, each one costs a page
-// fault per 4 KiB on first touch (measured: element-wise ops on 64 MiB tensors ran ~4x slower);
-// kept in the heap, a freed block is reused warm. Up to 1 GiB of free heap may be held back.
-void tune_allocator() {
-#if defined(__GLIBC__)
-  static std::once_flag once;
-  std::call_once(once, [] {
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  });
-#endif
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  tune_allocator();
   exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
   exports.Set("free", Napi::Function::New(env, Free, "free"));
   exports.Set("read", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Transfer(i, true); }, "read"));
@@ -328,6 +315,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("measurePeak", Napi::Function::New(env, MeasurePeak, "measurePeak"));
+  exports.Set("emptyCache", Napi::Function::New(env, [](const Napi::CallbackInfo&) { empty_cache(); }, "emptyCache"));
   return exports;
 }
 

@@ -21,19 +21,27 @@ struct MemoryStats {
 MemoryStats memory_stats();
 void reset_peak_bytes();
 
+// 64-byte-aligned blocks for tensor buffers and scratch. Blocks of 256 KiB and more are rounded up
+// to a size class (at most 1/8 larger) and kept on free for reuse, up to 1 GiB: a training step
+// frees and re-makes the same large tensors, and memory handed back to the OS costs a page fault
+// per 4 KiB when it is touched again (measured: 20 ms instead of 0.4 ms for an op writing 6 MiB).
+// Throws std::bad_alloc when out of memory (after emptying the cache and retrying once).
+void* block_alloc(size_t bytes);
+void block_free(void* p, size_t bytes);
+size_t cached_bytes();
+void empty_cache();
+
 // A kernel's temporary array: 64-byte aligned, uninitialised, counted as scratch, freed on scope
 // exit. Throws std::bad_alloc (which the binding reports as an allocation error) when out of memory.
 template <typename T>
 class Scratch {
  public:
   explicit Scratch(size_t n) : bytes_(n * sizeof(T)) {
-    size_t rounded = (bytes_ + 63) / 64 * 64;
-    p_ = static_cast<T*>(std::aligned_alloc(64, rounded ? rounded : 64));
-    if (!p_) throw std::bad_alloc();
+    p_ = static_cast<T*>(block_alloc(bytes_));
     note_alloc(MemKind::Scratch, bytes_);
   }
   ~Scratch() {
-    std::free(p_);
+    block_free(p_, bytes_);
     note_free(MemKind::Scratch, bytes_);
   }
   Scratch(const Scratch&) = delete;
