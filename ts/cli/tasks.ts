@@ -10,7 +10,7 @@ import { mlp, cnn, TransformerClassifier } from '../models';
 import {
   loadFashionMnist, embeddedFashionMnistDir, FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
 } from '../data/fashionMnist';
-import { TensorDataset, trainValidationSplit, Dataset } from '../data/dataloader';
+import { TensorDataset, Subset, trainValidationSplit, Dataset } from '../data/dataloader';
 import { loadSpamAssassin, Vocabulary, SPAM_CLASSES } from '../data/text';
 import { ArgumentError } from '../errors';
 
@@ -121,7 +121,8 @@ function prepareSpam(opts: DataOptions): PreparedData {
       s.labels.dispose();
     }
   };
-  const trainAll = toDataset(train), testSet = toDataset(test);
+  const limited = (d: Dataset) => (opts.limit && opts.limit < d.length ? new Subset(d, Array.from({ length: opts.limit }, (_, i) => i)) : d);
+  const trainAll = limited(toDataset(train)), testSet = limited(toDataset(test));
   const split = opts.validationFraction > 0
     ? trainValidationSplit(trainAll, { validationFraction: opts.validationFraction, seed: opts.seed })
     : { train: trainAll, validation: null };

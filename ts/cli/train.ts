@@ -34,7 +34,7 @@ export const trainFlags: FlagSpec = {
   optimizer: { kind: 'string', choices: ['adam', 'adamw', 'sgd'], default: 'adam', help: 'sgd uses momentum 0.9' },
   'weight-decay': { kind: 'number', min: 0, default: 0, help: 'L2 penalty (decoupled with adamw)' },
   'val-fraction': { kind: 'number', min: 0, max: 0.9, default: 0.1, help: 'share of the training set held out for validation' },
-  limit: { kind: 'int', min: 1, help: 'use only the first n images of each split (quick runs)' },
+  limit: { kind: 'int', min: 1, help: 'use only the first n examples of each split (quick runs)' },
   seed: { kind: 'int', min: 0, default: 42, help: 'seed for initialisation, shuffling and dropout' },
   device: { kind: 'string', choices: ['cpu', 'cuda'], default: 'cpu', help: 'where to train' },
   threads: { kind: 'int', min: 1, max: 1024, help: 'CPU threads (default: all cores)' },
@@ -90,7 +90,8 @@ export async function train(flags: Record<string, string | number | boolean | un
   reporter.log(`${model}: ${net.numParameters().toLocaleString('en-US')} parameters · ${data.info.train} training, ${data.info.validation} validation, ${data.info.test} test examples · ${optimizerName} lr ${lr} · batch ${batchSize} · ${epochs} epochs`);
 
   const trainLoader = new DataLoader(data.train, { batchSize, shuffle: true, seed });
-  const evalLoader = (d: typeof data.test) => new DataLoader(d, { batchSize: 256 });
+  // evaluation batches as small as training ones: each is one uninterrupted stretch of the event loop
+  const evalLoader = (d: typeof data.test) => new DataLoader(d, { batchSize });
   try {
     const history = await fit(net, {
       epochs, optimizer, scheduler, numClasses, train: trainLoader,
