@@ -28,9 +28,9 @@ import { libraryVersion } from './version';
 export const trainFlags: FlagSpec = {
   model: { kind: 'string', choices: MODEL_NAMES, default: 'cnn', help: 'cnn and mlp train on Fashion-MNIST images; transformer on the SpamAssassin emails' },
   data: { kind: 'string', arg: 'dir', help: 'directory of Fashion-MNIST/MNIST IDX files (default: the embedded 10 000/2 000-image subset)' },
-  epochs: { kind: 'int', min: 1, max: 10000, help: 'passes over the training set (default: 5 for images, 4 for text)' },
+  epochs: { kind: 'int', min: 1, max: 10000, help: 'passes over the training set (default: 5 for images, 6 for text)' },
   'batch-size': { kind: 'int', min: 1, max: 65536, default: 64, help: 'examples per step' },
-  lr: { kind: 'number', min: 0, help: 'learning rate (default: 1e-3 with adam/adamw, 0.05 with sgd; 5e-4 for transformer)' },
+  lr: { kind: 'number', min: 0, help: 'learning rate (default: 1e-3 with adam/adamw, 0.05 with sgd)' },
   optimizer: { kind: 'string', choices: ['adam', 'adamw', 'sgd'], default: 'adam', help: 'sgd uses momentum 0.9' },
   'weight-decay': { kind: 'number', min: 0, default: 0, help: 'L2 penalty (decoupled with adamw)' },
   'val-fraction': { kind: 'number', min: 0, max: 0.9, default: 0.1, help: 'share of the training set held out for validation' },
@@ -70,9 +70,9 @@ export async function train(flags: Record<string, string | number | boolean | un
   if (flags.device === 'cuda') throw cudaTensorsUnavailable();
   const model = flags.model as ModelName;
   const text = model === 'transformer';
-  const epochs = (flags.epochs as number | undefined) ?? (text ? 4 : 5);
+  const epochs = (flags.epochs as number | undefined) ?? (text ? 6 : 5);
   const optimizerName = flags.optimizer as string;
-  const lr = (flags.lr as number | undefined) ?? (optimizerName === 'sgd' ? 0.05 : text ? 5e-4 : 1e-3);
+  const lr = (flags.lr as number | undefined) ?? (optimizerName === 'sgd' ? 0.05 : 1e-3);
   const batchSize = flags['batch-size'] as number;
   const seed = flags.seed as number;
   const outDir = path.resolve((flags.out as string | undefined) ?? path.join('tensorforge-output', model));
