@@ -32,6 +32,9 @@ def find(d, stem):
 def main():
     d, epochs = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 1
     torch.manual_seed(42)
+    # Debian's build starts with one OpenMP thread here (omp_get_max_threads() is 1): use every
+    # core, as tensorforge does
+    torch.set_num_threads(os.cpu_count())
     mean, std = 0.2860, 0.3530
     load = lambda stem: ((read_idx(find(d, stem + "-images")).float() / 255 - mean) / std).unsqueeze(1)
     xtr, ytr = load("train"), read_idx(find(d, "train-labels")).long()
