@@ -3,7 +3,12 @@
 // JS, warm up, time repeated runs, report the median and the fraction of this machine's measured
 // peak (native measurePeak: FMA throughput and copy bandwidth). Speed claims come from here only.
 //
-//   npm run bench [-- --quick] [--filter <substring>] [--json]
+// With --peers, the headline cases (matmul, conv, attention, the CNN training step) are also timed
+// by each installed peer (NumPy/OpenBLAS, PyTorch, onnxruntime-node; bench/peers.ts) on the same
+// shapes, and the report gives each peer's GFLOP/s and tensorforge's ratio to it. Every full run
+// writes bench/results/<date>.json and a chart of the headline cases, <date>.svg (and latest.*).
+//
+//   npm run bench [-- --quick] [--filter <substring>] [--json] [--peers [--peers-ort <dir>]]
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -11,6 +16,8 @@ import * as tf from '../ts';
 import { measurePeak, packageRoot } from '../ts/native';
 import { attentionBackward, attentionForward } from '../ts/ops/attention';
 import { conv2dBackward } from '../ts/ops/conv';
+import { barChart } from '../ts/plot';
+import { PEER_NAMES, PeerInfo, PeerJob, PeerRun, PeerSpec, runPeers } from './peers';
 
 type Tensor = tf.Tensor;
 
@@ -32,6 +39,15 @@ interface Instance<Out extends Tensor | Tensor[] = Tensor> {
   check(out: Out): string | null;
   flops?: number;
   bytes?: number;
+  /** frees what make() kept beyond the harness's scope (a model's parameters, optimizer state) */
+  dispose?(): void;
+}
+
+/** A case the peers time too, and the chart shows. */
+export interface Headline {
+  /** short name on the chart's axis */
+  label: string;
+  spec: PeerSpec;
 }
 
 export interface Case {
@@ -39,7 +55,12 @@ export interface Case {
   shape: string;
   /** Creates the inputs (inside a scope the harness closes) and the op to time. */
   make(): Instance | Instance<Tensor[]>;
+  headline?: Headline;
 }
+
+/** One peer's timing of a case: its rate with tensorforge's FLOP count, and tensorforge's rate
+ *  over it (> 1: tensorforge is faster). */
+export type PeerResult = { medianMs: number; minMs: number; reps: number; rate: number; ratio: number } | { error: string };
 
 export interface CaseResult {
   name: string;
@@ -60,6 +81,10 @@ export interface CaseResult {
   /** native bytes (tensor buffers + kernel scratch) one run allocates at its peak, beyond what was
    *  live before it: outputs plus every temporary */
   peakBytes: number;
+  /** the chart label of a headline case */
+  headline?: string;
+  /** by peer name, for headline cases of a --peers run */
+  peers?: Record<string, PeerResult>;
 }
 
 export interface Report {
@@ -70,9 +95,12 @@ export interface Report {
   peak: Peak & { samples: Peak[] };
   results: CaseResult[];
   liveTensorsAfter: number;
+  /** a --peers run: every peer, installed or not (with why not) */
+  peers?: PeerInfo[];
 }
 
 export interface Options { quick?: boolean; filter?: string; log?: (line: string) => void }
+export interface PeerRunOptions { peersOrt?: string; python?: string }
 
 const F32 = 4;
 
@@ -100,13 +128,14 @@ const sumTol = (absSum: number) => 1e-5 * absSum + 1e-6;
 // ---- cases --------------------------------------------------------------------------------
 
 /** [batch?] M×K @ K×N; `transB` multiplies by b.T where b is N×K (a strided view, not a copy). */
-function matmulCase(m: number, k: number, n: number, o: { batch?: number; transB?: boolean; label?: string } = {}): Case {
+function matmulCase(m: number, k: number, n: number, o: { batch?: number; transB?: boolean; label?: string; headline?: string } = {}): Case {
   const batch = o.batch ?? 1;
   const lead = o.batch ? [batch] : [];
   const shape = o.label ?? `${o.batch ? `${batch}×` : ''}${m}×${k} @ ${k}×${n}${o.transB ? ' (b.T)' : ''}`;
   return {
     op: o.transB ? 'matmul a@b.T' : o.batch ? 'bmm' : 'matmul',
     shape,
+    headline: o.headline && !o.batch && !o.transB ? { label: o.headline, spec: { kind: 'matmul', m, k, n } } : undefined,
     make() {
       const a = tf.randn([...lead, m, k]);
       const b = tf.randn(o.transB ? [...lead, n, k] : [...lead, k, n]);
@@ -265,9 +294,11 @@ function transposeCase(rows: number, cols: number): Case {
  */
 function attentionCase(b: number, h: number, t: number, d: number, o: { causal?: boolean; backward?: boolean } = {}): Case {
   const causal = o.causal ?? false;
+  const op = `attention ${o.backward ? 'bwd' : 'fwd'}${causal ? ' causal' : ''}`;
   return {
-    op: `attention ${o.backward ? 'bwd' : 'fwd'}${causal ? ' causal' : ''}`,
+    op,
     shape: `B${b} H${h} T${t} D${d}`,
+    headline: { label: op.replace('attention', 'attn'), spec: { kind: 'attention', b, h, t, d, causal, backward: o.backward ?? false } },
     make() {
       const [q, k, v] = [0, 1, 2].map(() => tf.randn([b, h, t, d]));
       const scale = 1 / Math.sqrt(d);
@@ -366,6 +397,7 @@ function conv2dCase(n: number, cin: number, h: number, w: number, cout: number, 
   return {
     op: backward ? 'conv2d backward (dgrad+wgrad)' : 'conv2d',
     shape: `${n}×${cin}×${h}×${w}, ${cout} ${k}×${k} filters, pad ${pad}`,
+    headline: { label: backward ? 'conv bwd' : 'conv fwd', spec: { kind: 'conv2d', n, cin, h, w, cout, k, pad, backward } },
     make() {
       const x = tf.randn([n, cin, h, w]), wt = tf.randn([cout, cin, k, k]);
       const X = x.dataSync(), W = wt.dataSync();
@@ -879,12 +911,72 @@ function globalAvgPoolCase(shape: [number, number, number, number], backward = f
   };
 }
 
+/** The CLI's Fashion-MNIST CNN (ts/models cnn()). */
+const CNN = { inChannels: 1, channels: [32, 64] as [number, number], hidden: 128, classes: 10, imageSize: 28 };
+
+/**
+ * FLOPs of one training step of cnn(): the forward's convolutions and linear layers, each again
+ * for the weight gradient and, except the first layer (its input needs no gradient), for the
+ * input gradient. Elementwise work (ReLU, pooling, the loss, Adam) is not counted, as usual.
+ */
+export function cnnStepFlops(batch: number, c = CNN): number {
+  const s1 = c.imageSize, s2 = Math.floor(s1 / 2), s3 = Math.floor(s2 / 2);
+  const conv1 = 2 * batch * c.channels[0] * s1 * s1 * c.inChannels * 9;
+  const conv2 = 2 * batch * c.channels[1] * s2 * s2 * c.channels[0] * 9;
+  const fc1 = 2 * batch * c.channels[1] * s3 * s3 * c.hidden;
+  const fc2 = 2 * batch * c.hidden * c.classes;
+  return 3 * (conv1 + conv2 + fc1 + fc2) - conv1;
+}
+
+/** One training step of the CLI's CNN on a fixed batch: zeroGrad, forward, cross-entropy,
+ *  backward, Adam (lr 1e-3). The check: the loss is finite and a few more steps on the same
+ *  batch lower it (the kernels' values are checked by the conv, matmul and pooling cases). */
+function cnnStepCase(batch: number): Case {
+  return {
+    op: 'CNN train step (Adam)',
+    shape: `batch ${batch}, ${CNN.inChannels}×${CNN.imageSize}×${CNN.imageSize}, conv ${CNN.channels.join('/')}, fc ${CNN.hidden}`,
+    headline: { label: 'CNN step', spec: { kind: 'cnn_step', batch, lr: 1e-3, model: CNN } },
+    make() {
+      const model = tf.models.cnn(CNN);
+      const opt = new tf.optim.Adam(model.parameters(), { lr: 1e-3 });
+      const x = tf.randn([batch, CNN.inChannels, CNN.imageSize, CNN.imageSize]);
+      const y = tf.tensor(Int32Array.from({ length: batch }, (_, i) => (i * 7 + 3) % CNN.classes));
+      const step = () => tf.scope(() => {
+        opt.zeroGrad();
+        const loss = tf.F.crossEntropy(model.forward(x), y);
+        loss.backward();
+        opt.step();
+        return loss;
+      });
+      return {
+        flops: cnnStepFlops(batch),
+        run: step,
+        check(loss: Tensor) {
+          const first = loss.item();
+          if (!Number.isFinite(first)) return `loss is ${first}`;
+          let last = first;
+          for (let i = 0; i < 5; i++) {
+            const l = step();
+            last = l.item();
+            l.dispose();
+          }
+          return last < first ? null : `5 more Adam steps on the same batch did not lower the loss (${first} -> ${last})`;
+        },
+        dispose() {
+          opt.dispose();
+          model.dispose();
+        },
+      };
+    },
+  };
+}
+
 /** The suite. Quick mode keeps every kind of case but shrinks the shapes: a smoke test. */
 export function benchCases(quick = false): Case[] {
   if (quick)
     return [
-      matmulCase(128, 128, 128),
-      matmulCase(64, 784, 128),
+      matmulCase(128, 128, 128, { headline: 'matmul 128³' }),
+      matmulCase(64, 784, 128, { headline: 'matmul 64×784×128' }),
       matmulCase(128, 128, 128, { transB: true }),
       matmulCase(16, 16, 16, { batch: 8 }),
       addCase([1 << 16], [1 << 16]),
@@ -916,13 +1008,15 @@ export function benchCases(quick = false): Case[] {
       poolCase('avgPool2d', [2, 16, 32, 32], 2, 2, 0, true),
       globalAvgPoolCase([8, 64, 7, 7]),
       globalAvgPoolCase([8, 64, 7, 7], true),
+      cnnStepCase(8),
     ];
   return [
     matmulCase(512, 512, 512),
-    matmulCase(1024, 1024, 1024),
-    matmulCase(2048, 2048, 2048),
-    matmulCase(64, 784, 128),   // an MNIST MLP's first layer, batch 64
-    matmulCase(64, 3136, 128),  // a small CNN's classifier: 64×7×7 features → 128, batch 64
+    matmulCase(1024, 1024, 1024, { headline: 'matmul 1024³' }),
+    matmulCase(2048, 2048, 2048, { headline: 'matmul 2048³' }),
+    matmulCase(4096, 4096, 4096, { headline: 'matmul 4096³' }),
+    matmulCase(64, 784, 128, { headline: 'matmul 64×784×128' }),    // an MNIST MLP's first layer, batch 64
+    matmulCase(64, 3136, 128, { headline: 'matmul 64×3136×128' }),  // the CNN's classifier: 64×7×7 features → 128, batch 64
     matmulCase(1024, 1024, 1024, { transB: true }),
     matmulCase(64, 64, 64, { batch: 64 }),
     // memory-bound cases move >= 128 MiB so they measure DRAM, like the bandwidth peak, not L3
@@ -958,6 +1052,7 @@ export function benchCases(quick = false): Case[] {
     poolCase('avgPool2d', [8, 64, 112, 112], 3, 2, 1),
     globalAvgPoolCase([64, 512, 7, 7]),
     globalAvgPoolCase([64, 512, 7, 7], true),
+    cnnStepCase(64),  // the CLI's Fashion-MNIST CNN, batch 64
   ];
 }
 
@@ -1008,41 +1103,50 @@ export function timeOp(run: () => Tensor | Tensor[], targetMs: number): { median
 function runCase(c: Case, peak: Peak, targetMs: number): CaseResult {
   return tf.scope(() => {
     const inst: Instance<Tensor | Tensor[]> = c.make();
-    let error: string | null;
     try {
-      // outputs are disposed explicitly: a gradient taken from .grad was keep()-ed out of every scope
-      error = tf.scope(() => {
-        const out = inst.run();
-        try {
-          return inst.check(out);
-        } finally {
-          disposeAll(out);
-        }
-      });
-    } catch (e) {
-      error = `threw: ${(e as Error).message}`;
+      return measureCase(c, inst, peak, targetMs);
+    } finally {
+      inst.dispose?.();
     }
-    const threw = error?.startsWith('threw') ?? false;
-    const timing = threw ? { medianMs: NaN, minMs: NaN, reps: 0 } : timeOp(inst.run, targetMs);
-    const peakBytes = threw ? NaN : peakBytesOf(inst.run);
-    const seconds = timing.medianMs / 1e3;
-    const isFlops = inst.flops !== undefined;
-    const rate = isFlops ? inst.flops! / seconds / 1e9 : inst.bytes! / seconds / 1e9;
-    return {
-      name: caseName(c),
-      op: c.op,
-      shape: c.shape,
-      valid: error === null,
-      error,
-      ...timing,
-      unit: isFlops ? 'GFLOP/s' : 'GB/s',
-      rate,
-      ofPeak: rate / (isFlops ? peak.gflops : peak.gbs),
-      flops: inst.flops ?? null,
-      bytes: inst.bytes ?? null,
-      peakBytes,
-    } satisfies CaseResult;
   });
+}
+
+function measureCase(c: Case, inst: Instance<Tensor | Tensor[]>, peak: Peak, targetMs: number): CaseResult {
+  let error: string | null;
+  try {
+    // outputs are disposed explicitly: a gradient taken from .grad was keep()-ed out of every scope
+    error = tf.scope(() => {
+      const out = inst.run();
+      try {
+        return inst.check(out);
+      } finally {
+        disposeAll(out);
+      }
+    });
+  } catch (e) {
+    error = `threw: ${(e as Error).message}`;
+  }
+  const threw = error?.startsWith('threw') ?? false;
+  const timing = threw ? { medianMs: NaN, minMs: NaN, reps: 0 } : timeOp(inst.run, targetMs);
+  const peakBytes = threw ? NaN : peakBytesOf(inst.run);
+  const seconds = timing.medianMs / 1e3;
+  const isFlops = inst.flops !== undefined;
+  const rate = isFlops ? inst.flops! / seconds / 1e9 : inst.bytes! / seconds / 1e9;
+  return {
+    name: caseName(c),
+    op: c.op,
+    shape: c.shape,
+    valid: error === null,
+    error,
+    ...timing,
+    unit: isFlops ? 'GFLOP/s' : 'GB/s',
+    rate,
+    ofPeak: rate / (isFlops ? peak.gflops : peak.gbs),
+    flops: inst.flops ?? null,
+    bytes: inst.bytes ?? null,
+    peakBytes,
+    ...(c.headline ? { headline: c.headline.label } : {}),
+  } satisfies CaseResult;
 }
 
 export function runBenchmarks(opts: Options = {}): Report {
@@ -1072,8 +1176,56 @@ export function runBenchmarks(opts: Options = {}): Report {
   };
 }
 
+// ---- peers ---------------------------------------------------------------------------------
+
+/** Puts each peer's timings on the headline results they belong to: the peer's rate with
+ *  tensorforge's FLOP count for the case, and tensorforge's rate over it. */
+export function attachPeers(report: Report, runs: PeerRun[]): Report {
+  report.peers = runs.map((r) => r.info);
+  for (const r of report.results) {
+    if (!r.headline) continue;
+    const peers: Record<string, PeerResult> = {};
+    for (const run of runs) {
+      const o = run.outcomes[r.name];
+      if (!o) continue;
+      if ('error' in o) { peers[run.info.name] = { error: o.error }; continue; }
+      const rate = (r.flops ?? NaN) / (o.medianMs / 1e3) / 1e9;
+      peers[run.info.name] = { ...o, rate, ratio: r.rate / rate };
+    }
+    r.peers = peers;
+  }
+  return report;
+}
+
+/** Times the report's headline cases with every installed peer, after tensorforge's cases (never
+ *  beside them: the machine's cores are shared), and attaches the results. */
+export async function comparePeers(report: Report, opts: PeerRunOptions & { log?: (line: string) => void } = {}): Promise<Report> {
+  const byName = new Map(benchCases(report.quick).map((c) => [caseName(c), c]));
+  const jobs: PeerJob[] = [];
+  for (const r of report.results) {
+    const spec = byName.get(r.name)?.headline?.spec;
+    if (spec) jobs.push({ id: r.name, spec });
+  }
+  const runs = await runPeers(jobs, {
+    targetMs: report.quick ? 50 : 500,
+    python: opts.python,
+    ortDir: opts.peersOrt,
+    threads: report.machine.threads,
+    peersDir: path.join(packageRoot(), 'bench', 'peers'),
+    log: opts.log,
+  });
+  return attachPeers(report, runs);
+}
+
+/** The peers that timed something in this report, in PEER_NAMES order. */
+const reportedPeers = (report: Report): string[] =>
+  PEER_NAMES.filter((p) => report.peers?.some((i) => i.name === p && i.available) && report.results.some((r) => r.peers?.[p]));
+
+// ---- output -------------------------------------------------------------------------------
+
 export function formatTable(report: Report): string {
-  const header = ['op', 'shape', 'median ms', 'rate', 'of peak', 'peak MiB', 'reps', 'check'];
+  const peers = reportedPeers(report);
+  const header = ['op', 'shape', 'median ms', 'rate', 'of peak', 'peak MiB', 'reps', ...peers.flatMap((p) => [`${p} GFLOP/s`, `tf/${p}`]), 'check'];
   const rows = report.results.map((r) => [
     r.op,
     r.shape,
@@ -1082,71 +1234,129 @@ export function formatTable(report: Report): string {
     `${(100 * r.ofPeak).toFixed(1)}%`,
     (r.peakBytes / 2 ** 20).toFixed(1),
     String(r.reps),
+    ...peers.flatMap((p) => {
+      const o = r.peers?.[p];
+      if (!o) return ['', ''];
+      if ('error' in o) return ['error', ''];
+      return [o.rate.toFixed(1), `${o.ratio.toFixed(2)}x`];
+    }),
     r.valid ? 'ok' : `FAIL: ${r.error}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const numeric = new Set([2, 3, 4, 5, 6]);
+  const numeric = new Set(Array.from({ length: header.length - 3 }, (_, i) => i + 2));
   const line = (cells: string[]) => cells.map((s, i) => (numeric.has(i) ? s.padStart(widths[i]) : s.padEnd(widths[i]))).join('  ').trimEnd();
   const m = report.machine;
+  const peerLines: string[] = [];
+  for (const info of report.peers ?? []) {
+    if (!info.available) peerLines.push(`peer ${info.name}: not run (${info.note})`);
+    else peerLines.push(`peer ${info.name}: ${info.version}${info.threads ? `, ${info.threads} threads` : ''}`);
+  }
+  const errors = report.results.flatMap((r) => Object.entries(r.peers ?? {}).flatMap(([p, o]) => ('error' in o ? [`${p} on ${r.name}: ${o.error}`] : [])));
   return [
     `tensorforge ${m.version} · ${m.cpu} · ${m.cores} cores · ${m.threads} threads · ${m.isa} · node ${m.node}`,
     `peak (measurePeak, best of ${report.peak.samples.length} samples before and after the cases): ${report.peak.gflops.toFixed(1)} GFLOP/s FMA, ${report.peak.gbs.toFixed(1)} GB/s copy`,
+    ...peerLines,
+    ...(peers.length ? ['tf/<peer>: tensorforge GFLOP/s over the peer\'s on the same case and FLOP count (> 1: tensorforge is faster)'] : []),
     '',
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
     '',
+    ...errors.map((e) => `peer error: ${e}`),
     `live tensors after the run: ${report.liveTensorsAfter}`,
   ].join('\n');
 }
 
-function save(report: Report): string {
-  const dir = path.join(packageRoot(), 'bench', 'results');
+/** The headline cases as grouped bars: tensorforge's GFLOP/s beside each peer's; null when the
+ *  report has no headline case (a --filter that left none). */
+export function benchChart(report: Report): string | null {
+  const rows = report.results.filter((r) => r.headline && r.unit === 'GFLOP/s');
+  if (rows.length === 0 || !rows.some((r) => Number.isFinite(r.rate))) return null;
+  const peers = reportedPeers(report);
+  const m = report.machine;
+  const versions = new Map((report.peers ?? []).map((i) => [i.name, i.version]));
+  return barChart({
+    title: `tensorforge ${m.version} vs peers · ${m.cpu}, ${m.threads} threads · ${report.date.slice(0, 10)}`,
+    categories: rows.map((r) => r.headline!),
+    yLabel: 'GFLOP/s (higher is better)',
+    series: [
+      { name: `tensorforge (${m.isa})`, values: rows.map((r) => (r.valid ? r.rate : NaN)) },
+      ...peers.map((p) => ({
+        name: versions.get(p as PeerInfo['name']) ?? p,
+        values: rows.map((r) => {
+          const o = r.peers?.[p];
+          return o && !('error' in o) ? o.rate : NaN;
+        }),
+      })),
+    ],
+  });
+}
+
+/** Writes <date>.json and the chart <date>.svg to `dir` (and latest.* for a full-suite run). */
+export function save(report: Report, dir = path.join(packageRoot(), 'bench', 'results')): { json: string; svg: string | null } {
   fs.mkdirSync(dir, { recursive: true });
   const json = JSON.stringify(report, null, 2) + '\n';
-  const file = path.join(dir, `${report.date.replace(/[:.]/g, '-')}.json`);
-  fs.writeFileSync(file, json);
-  // latest.json is the full suite's; a filtered run does not replace it
-  if (!report.filter) fs.writeFileSync(path.join(dir, 'latest.json'), json);
-  return file;
+  const stem = path.join(dir, report.date.replace(/[:.]/g, '-'));
+  fs.writeFileSync(`${stem}.json`, json);
+  const svg = benchChart(report);
+  if (svg) fs.writeFileSync(`${stem}.svg`, svg);
+  // latest.* are the full suite's; a filtered run does not replace them
+  if (!report.filter) {
+    fs.writeFileSync(path.join(dir, 'latest.json'), json);
+    if (svg) fs.writeFileSync(path.join(dir, 'latest.svg'), svg);
+  }
+  return { json: `${stem}.json`, svg: svg ? `${stem}.svg` : null };
 }
 
 /** The bench command line's mistakes (unknown flags): one line, exit code 2. */
 export class BenchUsageError extends Error { name = 'BenchUsageError'; }
 
-function parseArgs(argv: string[]): Options & { json: boolean } {
-  const opts: Options & { json: boolean } = { json: false };
+const USAGE = 'bench [--quick] [--filter <substring>] [--json] [--peers [--peers-ort <dir>] [--python <path>]]';
+
+export function parseArgs(argv: string[]): Options & PeerRunOptions & { json: boolean; peers: boolean } {
+  const opts: Options & PeerRunOptions & { json: boolean; peers: boolean } = { json: false, peers: false };
+  const value = (i: number, flag: string) => {
+    if (i + 1 >= argv.length || argv[i + 1].startsWith('--')) throw new BenchUsageError(`${flag} needs a value (usage: ${USAGE})`);
+    return argv[i + 1];
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    const eq = a.indexOf('=');
+    const [flag, inline] = a.startsWith('--') && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
+    const take = () => inline ?? value(i++, flag);
     if (a === '--quick') opts.quick = true;
     else if (a === '--json') opts.json = true;
-    else if (a === '--filter' && i + 1 < argv.length) opts.filter = argv[++i];
-    else if (a.startsWith('--filter=')) opts.filter = a.slice('--filter='.length);
-    else throw new BenchUsageError(`unknown argument '${a}' (usage: bench [--quick] [--filter <substring>] [--json])`);
+    else if (a === '--peers') opts.peers = true;
+    else if (flag === '--filter') opts.filter = take();
+    else if (flag === '--peers-ort') opts.peersOrt = take();
+    else if (flag === '--python') opts.python = take();
+    else throw new BenchUsageError(`unknown argument '${a}' (usage: ${USAGE})`);
   }
+  if ((opts.peersOrt !== undefined || opts.python !== undefined) && !opts.peers)
+    throw new BenchUsageError(`--peers-ort and --python choose peers: add --peers (usage: ${USAGE})`);
   return opts;
 }
 
-/** Runs the benchmark as `npm run bench` and `tensorforge bench` do; returns the exit code. */
-export function main(argv: string[]): number {
+/** Runs the benchmark as `npm run bench` and `tensorforge bench` do; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
   const opts = parseArgs(argv);
-  const report = runBenchmarks({ ...opts, log: opts.json ? undefined : (l) => console.error(l) });
+  const log = opts.json ? undefined : (l: string) => console.error(l);
+  const report = runBenchmarks({ ...opts, log });
+  if (opts.peers) await comparePeers(report, { ...opts, log });
   // quick runs are smoke tests: their shapes are too small to be worth recording
-  const file = report.quick ? null : save(report);
+  const files = report.quick ? null : save(report);
   if (opts.json) console.log(JSON.stringify(report, null, 2));
   else {
     console.log(formatTable(report));
-    if (file) console.log(`results: ${path.relative(process.cwd(), file)}`);
+    if (files) console.log(`results: ${path.relative(process.cwd(), files.json)}${files.svg ? `, chart: ${path.relative(process.cwd(), files.svg)}` : ''}`);
   }
   return report.results.some((r) => !r.valid) || report.liveTensorsAfter !== 0 ? 1 : 0;
 }
 
 if (require.main === module) {
-  try {
-    process.exitCode = main(process.argv.slice(2));
-  } catch (e) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e) => {
     if (!(e instanceof BenchUsageError)) throw e;
     console.error(e.message);
     process.exitCode = 2;
-  }
+  });
 }

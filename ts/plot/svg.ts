@@ -1,5 +1,6 @@
-// SVG charts for training reports, written as strings with no dependency: a line chart for loss
-// and accuracy curves and a confusion-matrix heat map. Open the files in any browser.
+// SVG charts for training and benchmark reports, written as strings with no dependency: a line
+// chart for loss and accuracy curves, grouped bars (the benchmark's GFLOP/s beside its peers') and a
+// confusion-matrix heat map. Open the files in any browser.
 import { ArgumentError, ValueError } from '../errors';
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -127,6 +128,109 @@ export function lineChart(opts: LineChartOptions): string {
     const y = m.top + 8 + i * 20;
     const x = m.left + plotW + 16;
     out.push(`<line x1="${x}" y1="${y}" x2="${x + 22}" y2="${y}" stroke="${PALETTE[i % PALETTE.length]}" stroke-width="3"/><text x="${x + 28}" y="${y + 4}">${escapeXml(s.name)}</text>`);
+  });
+  out.push('</g>', '</svg>');
+  return out.join('\n') + '\n';
+}
+
+export interface BarChartOptions {
+  title: string;
+  /** the groups along the x axis */
+  categories: readonly string[];
+  /** one bar per category in each series; a value that is not finite (not measured) draws no bar */
+  series: Series[];
+  yLabel?: string;
+  /** print each bar's value above it; default true */
+  valueLabels?: boolean;
+  /** default: wide enough for every bar */
+  width?: number;
+  height?: number;
+}
+
+/**
+ * Grouped bars: one group per category, one bar per series in each, on a y axis from 0, with the
+ * values printed on the bars and a legend. Long category names are slanted. Bars that are missing
+ * (a value that is not finite) leave their slot empty, so groups stay aligned.
+ */
+export function barChart(opts: BarChartOptions): string {
+  if (opts === null || typeof opts !== 'object') throw new ArgumentError('barChart expects { title, categories, series, ... }');
+  const { title, categories, series, yLabel = '', valueLabels = true } = opts;
+  if (!Array.isArray(categories) || categories.length === 0 || !categories.every((c) => typeof c === 'string'))
+    throw new ArgumentError('barChart: categories must be a non-empty array of strings');
+  if (!Array.isArray(series) || series.length === 0) throw new ArgumentError('barChart needs a non-empty series array');
+  const values = series.map((s, i) => {
+    if (s === null || typeof s !== 'object' || typeof s.name !== 'string') throw new ArgumentError(`series ${i} needs a string name`);
+    if (!s.values || s.values.length !== categories.length)
+      throw new ArgumentError(`series '${s.name}': ${s.values?.length} values for ${categories.length} categories`);
+    return Array.from(s.values, (v) => {
+      if (Number.isFinite(v) && Number(v) < 0) throw new ValueError(`series '${s.name}': bar values must be >= 0, got ${v}`);
+      return Number(v);
+    });
+  });
+  const finite = values.flat().filter((v) => Number.isFinite(v));
+  if (finite.length === 0) throw new ValueError('barChart: no series has a finite value to draw');
+
+  const nc = categories.length, ns = series.length;
+  const slot = Math.max(10, Math.min(28, Math.floor(300 / ns)));
+  const groupW = ns * slot + 16;
+  const longest = Math.max(...categories.map((c) => c.length));
+  const slant = longest * 6.5 > groupW;
+  const legendWidth = Math.min(260, 40 + 7 * Math.max(...series.map((s) => s.name.length)));
+  const m = { left: 70, right: 24 + legendWidth, top: 44, bottom: slant ? 30 + Math.min(160, longest * 5) : 56 };
+  const width = checkSize(opts.width, 'width', Math.min(10000, Math.max(720, m.left + m.right + nc * groupW)));
+  const height = checkSize(opts.height, 'height', 460 + (slant ? m.bottom - 56 : 0));
+  const plotW = width - m.left - m.right;
+  const plotH = height - m.top - m.bottom;
+  if (plotW < nc * ns * 2 || plotH < 50) throw new ValueError(`a ${width}×${height} chart leaves no room for ${nc * ns} bars; make it larger`);
+  const ys = niceTicks(0, Math.max(...finite));
+  const y1 = ys[ys.length - 1];
+  const sy = (y: number) => m.top + plotH - (y / y1) * plotH;
+  const gw = plotW / nc;
+  const bw = Math.min(slot, (gw - 8) / ns);
+
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`);
+  out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="white"/>`);
+  out.push(`<text class="title" x="${px(width / 2)}" y="26" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${escapeXml(title)}</text>`);
+  out.push('<g class="grid" stroke="#e5e5e5" stroke-width="1">');
+  for (const t of ys) out.push(`<line x1="${m.left}" y1="${px(sy(t))}" x2="${m.left + plotW}" y2="${px(sy(t))}"/>`);
+  out.push('</g>');
+  out.push(`<g class="ticks" font-size="11" fill="#333" ${FONT}>`);
+  for (const t of ys) out.push(`<text class="ytick" x="${m.left - 6}" y="${px(sy(t) + 4)}" text-anchor="end">${label(t)}</text>`);
+  out.push('</g>');
+  out.push(`<g class="bars" ${FONT}>`);
+  values.forEach((vals, i) => {
+    const color = PALETTE[i % PALETTE.length];
+    out.push(`<g class="series" data-name="${escapeXml(series[i].name)}" fill="${color}">`);
+    vals.forEach((v, c) => {
+      if (!Number.isFinite(v)) return;
+      const x = m.left + c * gw + (gw - ns * bw) / 2 + i * bw;
+      const top = sy(v);
+      out.push(`<rect class="bar" x="${px(x + 1)}" y="${px(top)}" width="${px(bw - 2)}" height="${px(m.top + plotH - top)}"><title>${escapeXml(`${series[i].name}, ${categories[c]}: ${label(v)}`)}</title></rect>`);
+      if (valueLabels) {
+        // upright above the bar: the number reads along the bar, so a narrow bar still fits it
+        const cx = x + bw / 2, ty = top - 3;
+        out.push(`<text class="value" x="${px(cx)}" y="${px(ty)}" font-size="${Math.max(8, Math.min(11, Math.floor(bw * 0.8)))}" fill="#222" transform="rotate(-90 ${px(cx + 3)} ${px(ty)})">${label(v, 3)}</text>`);
+      }
+    });
+    out.push('</g>');
+  });
+  out.push('</g>');
+  out.push(`<g class="axes" stroke="#333" stroke-width="1"><line x1="${m.left}" y1="${m.top + plotH}" x2="${m.left + plotW}" y2="${m.top + plotH}"/><line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + plotH}"/></g>`);
+  out.push(`<g class="categories" font-size="12" fill="#222" ${FONT}>`);
+  categories.forEach((c, k) => {
+    const cx = m.left + (k + 0.5) * gw, ty = m.top + plotH + 16;
+    out.push(slant
+      ? `<text class="category" x="${px(cx)}" y="${ty}" text-anchor="end" transform="rotate(-30 ${px(cx)} ${ty})">${escapeXml(c)}</text>`
+      : `<text class="category" x="${px(cx)}" y="${ty}" text-anchor="middle">${escapeXml(c)}</text>`);
+  });
+  out.push('</g>');
+  out.push(`<text class="ylabel" x="16" y="${px(m.top + plotH / 2)}" text-anchor="middle" font-size="13" transform="rotate(-90 16 ${px(m.top + plotH / 2)})" ${FONT}>${escapeXml(yLabel)}</text>`);
+  out.push(`<g class="legend" font-size="12" ${FONT}>`);
+  series.forEach((s, i) => {
+    const y = m.top + 8 + i * 20;
+    const x = m.left + plotW + 16;
+    out.push(`<rect x="${x}" y="${y - 6}" width="14" height="12" fill="${PALETTE[i % PALETTE.length]}"/><text x="${x + 20}" y="${y + 4}">${escapeXml(s.name)}</text>`);
   });
   out.push('</g>', '</svg>');
   return out.join('\n') + '\n';
