@@ -133,6 +133,54 @@ describe('lineChart', () => {
   });
 });
 
+describe('barChart', () => {
+  const categories = ['matmul 1024³', 'conv <fwd> & "bwd"', 'CNN step'];
+  const series = [
+    { name: 'tensorforge', values: [400, 120, 45] },
+    { name: 'numpy', values: [310, NaN, NaN] },
+    { name: 'pytorch', values: [200, 90, 30] },
+  ];
+
+  test('well-formed SVG: one bar per finite value, grouped by category, with values, labels and a legend', () => {
+    const svg = parseXml(plot.barChart({ title: 'GFLOP/s', categories, series, yLabel: 'GFLOP/s' }));
+    const groups = byClass(svg, 'series');
+    expect(groups.map((g) => unescape(g.attrs['data-name']))).toEqual(series.map((s) => s.name));
+    expect(groups.map((g) => byClass(g, 'bar').length)).toEqual([3, 1, 3]);
+    expect(byClass(svg, 'value').map((t) => t.text)).toEqual(['400', '120', '45', '310', '200', '90', '30']);
+    expect(byClass(svg, 'category').map((t) => unescape(t.text))).toEqual(categories);
+    expect(byClass(svg, 'legend')[0].children.filter((c) => c.name === 'text').map((t) => t.text)).toEqual(series.map((s) => s.name));
+    // the axis starts at 0 and covers the largest value
+    const ticks = byClass(svg, 'ytick').map((t) => Number(t.text));
+    expect(ticks[0]).toBe(0);
+    expect(ticks[ticks.length - 1]).toBeGreaterThanOrEqual(400);
+  });
+
+  test('heights follow values, bars of a category sit in its slot, series in order', () => {
+    const svg = parseXml(plot.barChart({ title: 't', categories, series, valueLabels: false }));
+    expect(byClass(svg, 'value')).toHaveLength(0);
+    const bars = byClass(svg, 'series').map((g) => byClass(g, 'bar').map((b) => ({ x: Number(b.attrs.x), y: Number(b.attrs.y), h: Number(b.attrs.height) })));
+    const [tf0, np0, pt0] = [bars[0][0], bars[1][0], bars[2][0]];
+    // all bars stand on the same baseline
+    for (const b of bars.flat()) expect(b.y + b.h).toBeCloseTo(tf0.y + tf0.h, 1);
+    expect(tf0.h / pt0.h).toBeCloseTo(400 / 200, 2);
+    expect(tf0.h / np0.h).toBeCloseTo(400 / 310, 2);
+    expect(tf0.x).toBeLessThan(np0.x);
+    expect(np0.x).toBeLessThan(pt0.x);
+    // the second category's bars are right of every bar of the first
+    expect(bars[0][1].x).toBeGreaterThan(pt0.x);
+  });
+
+  test('bad input raises typed errors', () => {
+    expectThrows(() => plot.barChart({ title: 't', categories: [], series }), tf.ArgumentError, /categories/);
+    expectThrows(() => plot.barChart({ title: 't', categories, series: [] }), tf.ArgumentError, /non-empty series/);
+    expectThrows(() => plot.barChart({ title: 't', categories, series: [{ name: 'a', values: [1, 2] }] }), tf.ArgumentError, /2 values for 3 categories/);
+    expectThrows(() => plot.barChart({ title: 't', categories, series: [{ name: 'a', values: [1, -2, 3] }] }), tf.ValueError, />= 0/);
+    expectThrows(() => plot.barChart({ title: 't', categories, series: [{ name: 'a', values: [NaN, NaN, NaN] }] }), tf.ValueError, /no series has a finite value/);
+    expectThrows(() => plot.barChart({ title: 't', categories, series, width: 50 }), tf.ValueError, /width/);
+    expectThrows(() => plot.barChart(null as never), tf.ArgumentError, /barChart expects/);
+  });
+});
+
 describe('confusionMatrix', () => {
   const labels = ['cat', 'dog & wolf', '<bird>'];
   const matrix = [[5, 1, 0], [2, 7, 1], [0, 0, 4]];

@@ -81,8 +81,8 @@ const commands: Record<string, Command> = {
     },
   },
   bench: {
-    usage: 'tensorforge bench [--quick] [--filter <substring>] [--json]',
-    description: 'Run the benchmark harness: every kernel against the float64 reference, then timed (median ms, GFLOP/s or GB/s, fraction of the measured peak).',
+    usage: 'tensorforge bench [--quick] [--filter <substring>] [--json] [--peers [--peers-ort <dir>] [--python <path>]]',
+    description: 'Run the benchmark harness: every kernel against the float64 reference, then timed (median ms, GFLOP/s or GB/s, fraction of the measured peak); with --peers, beside NumPy/OpenBLAS, PyTorch and onnxruntime-node where installed. Writes JSON and an SVG chart to bench/results.',
     positionals: true,
     flags: {},
     async run(_flags, rest) {
@@ -139,7 +139,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     if (!cmd) throw new UsageError(`unknown command '${name}' (expected one of ${Object.keys(commands).join(', ')})`);
     if (name === 'bench') {
-      if (rest.includes('--help') || rest.includes('-h')) { print(helpText(cmd.usage, cmd.description, { quick: { kind: 'boolean', help: 'small shapes, a smoke test' }, filter: { kind: 'string', arg: 'substring', help: 'only cases whose op contains this' }, json: { kind: 'boolean', help: 'print the report as JSON' } })); return 0; }
+      if (rest.includes('--help') || rest.includes('-h')) { print(helpText(cmd.usage, cmd.description, { quick: { kind: 'boolean', help: 'small shapes, a smoke test' }, filter: { kind: 'string', arg: 'substring', help: 'only cases whose op contains this' }, json: { kind: 'boolean', help: 'print the report as JSON' }, peers: { kind: 'boolean', help: 'time the headline cases with the installed peers too' }, 'peers-ort': { kind: 'string', arg: 'dir', help: 'where onnxruntime-node is installed (its package or a project)' }, python: { kind: 'string', arg: 'path', help: 'the Python with numpy/torch (default /usr/bin/python3)' } })); return 0; }
       return await cmd.run({}, rest);
     }
     const { flags, positionals } = parseFlags(name, rest, cmd.flags, cmd.positionals);
