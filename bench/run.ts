@@ -1275,10 +1275,15 @@ export function benchChart(report: Report): string | null {
   const peers = reportedPeers(report);
   const m = report.machine;
   const versions = new Map((report.peers ?? []).map((i) => [i.name, i.version]));
+  const noBar = [
+    ...(peers.includes('numpy') ? ['NumPy: matmul only'] : []),
+    ...(peers.includes('onnxruntime') ? ['onnxruntime-node: inference only, no backward or training step'] : []),
+  ];
   return barChart({
     title: `tensorforge ${m.version} vs peers · ${m.cpu}, ${m.threads} threads · ${report.date.slice(0, 10)}`,
     categories: rows.map((r) => r.headline!),
     yLabel: 'GFLOP/s (higher is better)',
+    note: `Same shapes and FLOP counts for every bar. No bar: not measured${noBar.length ? ` (${noBar.join('; ')})` : ''}. Machine peak ${report.peak.gflops.toFixed(0)} GFLOP/s FMA.`,
     series: [
       { name: `tensorforge (${m.isa})`, values: rows.map((r) => (r.valid ? r.rate : NaN)) },
       ...peers.map((p) => ({

@@ -46,5 +46,7 @@ def prepare(case):
 
 
 config = blas_config()
-serve("numpy", f"numpy {np.__version__}" + (f", {config['openblas']}" if "openblas" in config else ""),
+# the short name (the chart's legend); the whole build string is in config
+blas = f" + OpenBLAS {config['openblas'].split()[1]} ({config['corename']})" if "openblas" in config else ""
+serve("numpy", f"numpy {np.__version__}{blas}",
       config.get("threads"), config, prepare)

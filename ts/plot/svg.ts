@@ -142,6 +142,8 @@ export interface BarChartOptions {
   yLabel?: string;
   /** print each bar's value above it; default true */
   valueLabels?: boolean;
+  /** a line of small print under the chart (what a missing bar means, ...) */
+  note?: string;
   /** default: wide enough for every bar */
   width?: number;
   height?: number;
@@ -154,7 +156,7 @@ export interface BarChartOptions {
  */
 export function barChart(opts: BarChartOptions): string {
   if (opts === null || typeof opts !== 'object') throw new ArgumentError('barChart expects { title, categories, series, ... }');
-  const { title, categories, series, yLabel = '', valueLabels = true } = opts;
+  const { title, categories, series, yLabel = '', valueLabels = true, note = '' } = opts;
   if (!Array.isArray(categories) || categories.length === 0 || !categories.every((c) => typeof c === 'string'))
     throw new ArgumentError('barChart: categories must be a non-empty array of strings');
   if (!Array.isArray(series) || series.length === 0) throw new ArgumentError('barChart needs a non-empty series array');
@@ -171,14 +173,15 @@ export function barChart(opts: BarChartOptions): string {
   if (finite.length === 0) throw new ValueError('barChart: no series has a finite value to draw');
 
   const nc = categories.length, ns = series.length;
-  const slot = Math.max(10, Math.min(28, Math.floor(300 / ns)));
+  const slot = Math.max(10, Math.min(22, Math.floor(200 / ns)));
   const groupW = ns * slot + 16;
   const longest = Math.max(...categories.map((c) => c.length));
-  const slant = longest * 6.5 > groupW;
-  const legendWidth = Math.min(260, 40 + 7 * Math.max(...series.map((s) => s.name.length)));
-  const m = { left: 70, right: 24 + legendWidth, top: 44, bottom: slant ? 30 + Math.min(160, longest * 5) : 56 };
+  // about 7 px a character at 12 px: a label wider than its group would run into the next one
+  const slant = longest * 7.2 > groupW;
+  const legendWidth = Math.min(320, 40 + 7 * Math.max(...series.map((s) => s.name.length)));
+  const m = { left: 70, right: 24 + legendWidth, top: 44, bottom: (slant ? 30 + Math.min(160, longest * 5) : 56) + (note ? 18 : 0) };
   const width = checkSize(opts.width, 'width', Math.min(10000, Math.max(720, m.left + m.right + nc * groupW)));
-  const height = checkSize(opts.height, 'height', 460 + (slant ? m.bottom - 56 : 0));
+  const height = checkSize(opts.height, 'height', 480 + m.bottom - 56);
   const plotW = width - m.left - m.right;
   const plotH = height - m.top - m.bottom;
   if (plotW < nc * ns * 2 || plotH < 50) throw new ValueError(`a ${width}×${height} chart leaves no room for ${nc * ns} bars; make it larger`);
@@ -226,6 +229,7 @@ export function barChart(opts: BarChartOptions): string {
   });
   out.push('</g>');
   out.push(`<text class="ylabel" x="16" y="${px(m.top + plotH / 2)}" text-anchor="middle" font-size="13" transform="rotate(-90 16 ${px(m.top + plotH / 2)})" ${FONT}>${escapeXml(yLabel)}</text>`);
+  if (note) out.push(`<text class="note" x="${m.left}" y="${height - 8}" font-size="11" fill="#555" ${FONT}>${escapeXml(note)}</text>`);
   out.push(`<g class="legend" font-size="12" ${FONT}>`);
   series.forEach((s, i) => {
     const y = m.top + 8 + i * 20;
