@@ -32,6 +32,8 @@ interface Instance<Out extends Tensor | Tensor[] = Tensor> {
   check(out: Out): string | null;
   flops?: number;
   bytes?: number;
+  /** ops one run performs, for cases that time per-op overhead (reported as µs per op) */
+  ops?: number;
 }
 
 export interface Case {
@@ -57,6 +59,8 @@ export interface CaseResult {
   ofPeak: number;
   flops: number | null;
   bytes: number | null;
+  /** medianMs per op, in µs, for cases that time per-op overhead */
+  usPerOp: number | null;
   /** native bytes (tensor buffers + kernel scratch) one run allocates at its peak, beyond what was
    *  live before it: outputs plus every temporary */
   peakBytes: number;
@@ -151,6 +155,35 @@ function addCase(aShape: number[], bShape: number[]): Case {
           const A = a.dataSync(), B = b.dataSync(), C = out.dataSync();
           for (const p of samplePositions(n, 4096)) {
             const err = close(C[p], A[p] + B[p % B.length], 1e-6 * Math.abs(A[p] + B[p % B.length]) + 1e-7, `out[${p}]`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
+/** The per-op overhead: a round trip from JS through autograd's apply, the native boundary and a
+ *  kernel on tensors so small the arithmetic is free, the result disposed each time. One run does
+ *  `ops` of them, so timer overhead does not count. */
+function tinyAddCase(n: number, ops: number): Case {
+  return {
+    op: 'tiny add',
+    shape: `[${n}] + [${n}], disposed, ×${ops}`,
+    make() {
+      const a = tf.randn([n]), b = tf.randn([n]);
+      return {
+        bytes: ops * 3 * n * F32,
+        ops,
+        run: () => {
+          for (let i = 1; i < ops; i++) a.add(b).dispose();
+          return a.add(b);
+        },
+        check(out: Tensor) {
+          const A = a.dataSync(), B = b.dataSync(), C = out.dataSync();
+          for (let p = 0; p < n; p++) {
+            const err = close(C[p], A[p] + B[p], 1e-6 * Math.abs(A[p] + B[p]) + 1e-7, `out[${p}]`);
             if (err) return err;
           }
           return null;
@@ -887,6 +920,7 @@ export function benchCases(quick = false): Case[] {
       matmulCase(64, 784, 128),
       matmulCase(128, 128, 128, { transB: true }),
       matmulCase(16, 16, 16, { batch: 8 }),
+      tinyAddCase(4, 100),
       addCase([1 << 16], [1 << 16]),
       addCase([256, 256], [256]),
       expCase(1 << 16),
@@ -926,6 +960,7 @@ export function benchCases(quick = false): Case[] {
     matmulCase(1024, 1024, 1024, { transB: true }),
     matmulCase(64, 64, 64, { batch: 64 }),
     // memory-bound cases move >= 128 MiB so they measure DRAM, like the bandwidth peak, not L3
+    tinyAddCase(4, 1000),
     addCase([1 << 24], [1 << 24]),
     addCase([4096, 4096], [4096]),
     expCase(1 << 24),
@@ -1040,6 +1075,7 @@ function runCase(c: Case, peak: Peak, targetMs: number): CaseResult {
       ofPeak: rate / (isFlops ? peak.gflops : peak.gbs),
       flops: inst.flops ?? null,
       bytes: inst.bytes ?? null,
+      usPerOp: inst.ops ? (1e3 * timing.medianMs) / inst.ops : null,
       peakBytes,
     } satisfies CaseResult;
   });
@@ -1078,7 +1114,7 @@ export function formatTable(report: Report): string {
     r.op,
     r.shape,
     r.medianMs.toFixed(3),
-    `${r.rate.toFixed(1)} ${r.unit}`,
+    r.usPerOp !== null ? `${r.usPerOp.toFixed(2)} µs/op` : `${r.rate.toFixed(1)} ${r.unit}`,
     `${(100 * r.ofPeak).toFixed(1)}%`,
     (r.peakBytes / 2 ** 20).toFixed(1),
     String(r.reps),
