@@ -103,28 +103,30 @@ const sumTol = (absSum: number) => 1e-5 * absSum + 1e-6;
 
 // ---- cases --------------------------------------------------------------------------------
 
-/** [batch?] M×K @ K×N; `transB` multiplies by b.T where b is N×K (a strided view, not a copy). */
-function matmulCase(m: number, k: number, n: number, o: { batch?: number; transB?: boolean; label?: string } = {}): Case {
+/** [batch?] M×K @ K×N; `transB` multiplies by b.T where b is N×K, `transA` multiplies a.T where
+ *  a is K×M (strided views, not copies). */
+function matmulCase(m: number, k: number, n: number, o: { batch?: number; transA?: boolean; transB?: boolean; label?: string } = {}): Case {
   const batch = o.batch ?? 1;
   const lead = o.batch ? [batch] : [];
-  const shape = o.label ?? `${o.batch ? `${batch}×` : ''}${m}×${k} @ ${k}×${n}${o.transB ? ' (b.T)' : ''}`;
+  const shape = o.label ?? `${o.batch ? `${batch}×` : ''}${m}×${k} @ ${k}×${n}${o.transB ? ' (b.T)' : ''}${o.transA ? ' (a.T)' : ''}`;
   return {
-    op: o.transB ? 'matmul a@b.T' : o.batch ? 'bmm' : 'matmul',
+    op: o.transB ? 'matmul a@b.T' : o.transA ? 'matmul a.T@b' : o.batch ? 'bmm' : 'matmul',
     shape,
     make() {
-      const a = tf.randn([...lead, m, k]);
+      const a = tf.randn(o.transA ? [...lead, k, m] : [...lead, m, k]);
+      const lhs = o.transA ? a.transpose(-1, -2) : a;
       const b = tf.randn(o.transB ? [...lead, n, k] : [...lead, k, n]);
       const rhs = o.transB ? b.transpose(-1, -2) : b;
       return {
         flops: 2 * batch * m * n * k,
-        run: () => a.matmul(rhs),
+        run: () => lhs.matmul(rhs),
         check(out: Tensor) {
           const A = a.dataSync(), B = b.dataSync(), C = out.dataSync();
           for (const p of samplePositions(batch * m * n, 64)) {
             const bi = Math.floor(p / (m * n)), i = Math.floor(p / n) % m, j = p % n;
             let dot = 0, mag = 0;
             for (let kk = 0; kk < k; kk++) {
-              const x = A[bi * m * k + i * k + kk];
+              const x = o.transA ? A[bi * m * k + kk * m + i] : A[bi * m * k + i * k + kk];
               const y = o.transB ? B[bi * n * k + j * k + kk] : B[bi * k * n + kk * n + j];
               dot += x * y;
               mag += Math.abs(x * y);
@@ -955,8 +957,17 @@ export function benchCases(quick = false): Case[] {
     matmulCase(512, 512, 512),
     matmulCase(1024, 1024, 1024),
     matmulCase(2048, 2048, 2048),
+    matmulCase(4096, 4096, 4096),
     matmulCase(64, 784, 128),   // an MNIST MLP's first layer, batch 64
     matmulCase(64, 3136, 128),  // a small CNN's classifier: 64×7×7 features → 128, batch 64
+    // the same layers as nn.Linear runs them (linear = x·Wᵀ, W [out, in]): forward x·Wᵀ, and
+    // matmul's backward: xᵀ·g (the gradient of Wᵀ) and g·W (the input gradient)
+    matmulCase(64, 784, 128, { transB: true }),
+    matmulCase(784, 64, 128, { transA: true }),
+    matmulCase(64, 128, 784),
+    matmulCase(64, 3136, 128, { transB: true }),
+    matmulCase(3136, 64, 128, { transA: true }),
+    matmulCase(64, 128, 3136),
     matmulCase(1024, 1024, 1024, { transB: true }),
     matmulCase(64, 64, 64, { batch: 64 }),
     // memory-bound cases move >= 128 MiB so they measure DRAM, like the bandwidth peak, not L3
