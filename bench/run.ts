@@ -41,6 +41,8 @@ interface Instance<Out extends Tensor | Tensor[] = Tensor> {
   bytes?: number;
   /** frees what make() kept beyond the harness's scope (a model's parameters, optimizer state) */
   dispose?(): void;
+  /** ops one run performs, for cases that time per-op overhead (reported as µs per op) */
+  ops?: number;
 }
 
 /** A case the peers time too, and the chart shows. */
@@ -78,6 +80,8 @@ export interface CaseResult {
   ofPeak: number;
   flops: number | null;
   bytes: number | null;
+  /** medianMs per op, in µs, for cases that time per-op overhead */
+  usPerOp: number | null;
   /** native bytes (tensor buffers + kernel scratch) one run allocates at its peak, beyond what was
    *  live before it: outputs plus every temporary */
   peakBytes: number;
@@ -127,29 +131,31 @@ const sumTol = (absSum: number) => 1e-5 * absSum + 1e-6;
 
 // ---- cases --------------------------------------------------------------------------------
 
-/** [batch?] M×K @ K×N; `transB` multiplies by b.T where b is N×K (a strided view, not a copy). */
-function matmulCase(m: number, k: number, n: number, o: { batch?: number; transB?: boolean; label?: string; headline?: string } = {}): Case {
+/** [batch?] M×K @ K×N; `transB` multiplies by b.T where b is N×K, `transA` multiplies a.T where
+ *  a is K×M (strided views, not copies). */
+function matmulCase(m: number, k: number, n: number, o: { batch?: number; transA?: boolean; transB?: boolean; label?: string; headline?: string } = {}): Case {
   const batch = o.batch ?? 1;
   const lead = o.batch ? [batch] : [];
-  const shape = o.label ?? `${o.batch ? `${batch}×` : ''}${m}×${k} @ ${k}×${n}${o.transB ? ' (b.T)' : ''}`;
+  const shape = o.label ?? `${o.batch ? `${batch}×` : ''}${m}×${k} @ ${k}×${n}${o.transB ? ' (b.T)' : ''}${o.transA ? ' (a.T)' : ''}`;
   return {
-    op: o.transB ? 'matmul a@b.T' : o.batch ? 'bmm' : 'matmul',
+    op: o.transB ? 'matmul a@b.T' : o.transA ? 'matmul a.T@b' : o.batch ? 'bmm' : 'matmul',
     shape,
     headline: o.headline && !o.batch && !o.transB ? { label: o.headline, spec: { kind: 'matmul', m, k, n } } : undefined,
     make() {
-      const a = tf.randn([...lead, m, k]);
+      const a = tf.randn(o.transA ? [...lead, k, m] : [...lead, m, k]);
+      const lhs = o.transA ? a.transpose(-1, -2) : a;
       const b = tf.randn(o.transB ? [...lead, n, k] : [...lead, k, n]);
       const rhs = o.transB ? b.transpose(-1, -2) : b;
       return {
         flops: 2 * batch * m * n * k,
-        run: () => a.matmul(rhs),
+        run: () => lhs.matmul(rhs),
         check(out: Tensor) {
           const A = a.dataSync(), B = b.dataSync(), C = out.dataSync();
           for (const p of samplePositions(batch * m * n, 64)) {
             const bi = Math.floor(p / (m * n)), i = Math.floor(p / n) % m, j = p % n;
             let dot = 0, mag = 0;
             for (let kk = 0; kk < k; kk++) {
-              const x = A[bi * m * k + i * k + kk];
+              const x = o.transA ? A[bi * m * k + kk * m + i] : A[bi * m * k + i * k + kk];
               const y = o.transB ? B[bi * n * k + j * k + kk] : B[bi * k * n + kk * n + j];
               dot += x * y;
               mag += Math.abs(x * y);
@@ -180,6 +186,35 @@ function addCase(aShape: number[], bShape: number[]): Case {
           const A = a.dataSync(), B = b.dataSync(), C = out.dataSync();
           for (const p of samplePositions(n, 4096)) {
             const err = close(C[p], A[p] + B[p % B.length], 1e-6 * Math.abs(A[p] + B[p % B.length]) + 1e-7, `out[${p}]`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
+/** The per-op overhead: a round trip from JS through autograd's apply, the native boundary and a
+ *  kernel on tensors so small the arithmetic is free, the result disposed each time. One run does
+ *  `ops` of them, so timer overhead does not count. */
+function tinyAddCase(n: number, ops: number): Case {
+  return {
+    op: 'tiny add',
+    shape: `[${n}] + [${n}], disposed, ×${ops}`,
+    make() {
+      const a = tf.randn([n]), b = tf.randn([n]);
+      return {
+        bytes: ops * 3 * n * F32,
+        ops,
+        run: () => {
+          for (let i = 1; i < ops; i++) a.add(b).dispose();
+          return a.add(b);
+        },
+        check(out: Tensor) {
+          const A = a.dataSync(), B = b.dataSync(), C = out.dataSync();
+          for (let p = 0; p < n; p++) {
+            const err = close(C[p], A[p] + B[p], 1e-6 * Math.abs(A[p] + B[p]) + 1e-7, `out[${p}]`);
             if (err) return err;
           }
           return null;
@@ -979,6 +1014,7 @@ export function benchCases(quick = false): Case[] {
       matmulCase(64, 784, 128, { headline: 'matmul 64×784×128' }),
       matmulCase(128, 128, 128, { transB: true }),
       matmulCase(16, 16, 16, { batch: 8 }),
+      tinyAddCase(4, 100),
       addCase([1 << 16], [1 << 16]),
       addCase([256, 256], [256]),
       expCase(1 << 16),
@@ -1017,9 +1053,18 @@ export function benchCases(quick = false): Case[] {
     matmulCase(4096, 4096, 4096, { headline: 'matmul 4096³' }),
     matmulCase(64, 784, 128, { headline: 'matmul 64×784×128' }),    // an MNIST MLP's first layer, batch 64
     matmulCase(64, 3136, 128, { headline: 'matmul 64×3136×128' }),  // the CNN's classifier: 64×7×7 features → 128, batch 64
+    // the same layers as nn.Linear runs them (linear = x·Wᵀ, W [out, in]): forward x·Wᵀ, and
+    // matmul's backward: xᵀ·g (the gradient of Wᵀ) and g·W (the input gradient)
+    matmulCase(64, 784, 128, { transB: true }),
+    matmulCase(784, 64, 128, { transA: true }),
+    matmulCase(64, 128, 784),
+    matmulCase(64, 3136, 128, { transB: true }),
+    matmulCase(3136, 64, 128, { transA: true }),
+    matmulCase(64, 128, 3136),
     matmulCase(1024, 1024, 1024, { transB: true }),
     matmulCase(64, 64, 64, { batch: 64 }),
     // memory-bound cases move >= 128 MiB so they measure DRAM, like the bandwidth peak, not L3
+    tinyAddCase(4, 1000),
     addCase([1 << 24], [1 << 24]),
     addCase([4096, 4096], [4096]),
     expCase(1 << 24),
@@ -1144,6 +1189,7 @@ function measureCase(c: Case, inst: Instance<Tensor | Tensor[]>, peak: Peak, tar
     ofPeak: rate / (isFlops ? peak.gflops : peak.gbs),
     flops: inst.flops ?? null,
     bytes: inst.bytes ?? null,
+    usPerOp: inst.ops ? (1e3 * timing.medianMs) / inst.ops : null,
     peakBytes,
     ...(c.headline ? { headline: c.headline.label } : {}),
   } satisfies CaseResult;
@@ -1230,7 +1276,7 @@ export function formatTable(report: Report): string {
     r.op,
     r.shape,
     r.medianMs.toFixed(3),
-    `${r.rate.toFixed(1)} ${r.unit}`,
+    r.usPerOp !== null ? `${r.usPerOp.toFixed(2)} µs/op` : `${r.rate.toFixed(1)} ${r.unit}`,
     `${(100 * r.ofPeak).toFixed(1)}%`,
     (r.peakBytes / 2 ** 20).toFixed(1),
     String(r.reps),

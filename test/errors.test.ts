@@ -73,6 +73,12 @@ describe('the native boundary survives random invalid arguments', () => {
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(summary.calls).toBe(4000);
     expect(summary.threw).toBeGreaterThan(3000);
+    // the packed form of run(): as many calls again, and wherever a view set can be written in
+    // both forms, both forms give the same result or the same error
+    expect(summary.packedCalls).toBe(4000);
+    expect(summary.compared).toBeGreaterThan(1500);
+    expect(summary.packedThrew).toBeGreaterThan(2000);
+    expect(summary.mismatches).toEqual([]);
     expect(summary.leakedBuffers).toBe(0);
     expect(summary.untyped).toEqual([]);
   });

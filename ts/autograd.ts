@@ -41,8 +41,12 @@ export function noGrad<T>(fn: () => T): T {
 
 /** Applies a primitive op and records it on the tape when any input needs a gradient. */
 export function apply<A>(op: OpDef<A>, inputs: Tensor[], attrs: A): Tensor {
-  for (const t of inputs) t.assertAlive();
-  const record = gradEnabled && op.backward !== undefined && inputs.some((t) => t.requiresGrad);
+  let anyGrad = false;
+  for (let i = 0; i < inputs.length; i++) {
+    inputs[i].assertAlive();
+    anyGrad ||= inputs[i].requiresGrad;
+  }
+  const record = gradEnabled && op.backward !== undefined && anyGrad;
   const out = record ? noGrad(() => op.forward(inputs, attrs)) : op.forward(inputs, attrs);
   // Like torch, integer and bool results (indices, casts, comparisons) end the graph.
   if (record && out.dtype === 'float32') {

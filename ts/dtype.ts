@@ -18,7 +18,7 @@ export function dtypeOfArray(a: ArrayBufferView): DType | null {
   return null;
 }
 /** Type promotion like torch: bool < int32 < float32. */
+const rank = { bool: 0, int32: 1, float32: 2 };
 export function promote(a: DType, b: DType): DType {
-  const rank = { bool: 0, int32: 1, float32: 2 };
   return rank[a] >= rank[b] ? a : b;
 }

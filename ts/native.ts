@@ -8,6 +8,8 @@ export type Handle = { readonly __brand: 'tensorforge.buffer' };
 /** [buffer, dtype code, element offset, shape, strides] */
 export type NativeView = [Handle, number, number, number[], number[]];
 export type Attrs = Record<string, number | boolean | string | number[]>;
+/** Attributes the addon parsed once (compileAttrs), for reuse on every call. */
+export type CompiledAttrs = { readonly __brand: 'tensorforge.attrs' };
 
 /** Process-wide native memory: tensor buffers, kernel scratch, and the peak of their sum. */
 export interface NativeMemory {
@@ -22,6 +24,11 @@ interface Addon {
   read(h: Handle, byteOffset: number, out: ArrayBufferView): void;
   write(h: Handle, byteOffset: number, src: ArrayBufferView): void;
   run(op: string, views: NativeView[], attrs?: Attrs): void;
+  /** run() with the views packed: handles as trailing arguments, and desc holding, view after
+   *  view, dtype, offset, ndim, shape[ndim], strides[ndim] (entries after the last are ignored) */
+  runPacked(kernel: number, desc: Float64Array, attrs: Attrs | CompiledAttrs | undefined, ...handles: Handle[]): void;
+  compileAttrs(attrs: Attrs): CompiledAttrs;
+  kernelNames(): string[];
   memory(resetPeak?: boolean): NativeMemory;
   info(): { isa: string; threads: number; cpuFeatures: Record<string, boolean>; ops: string[] };
   setNumThreads(n: number): void;
@@ -54,11 +61,29 @@ function call<T>(f: () => T): T {
   }
 }
 
-export const alloc = (bytes: number): Handle => call(() => addon.alloc(bytes));
-export const free = (h: Handle): void => call(() => addon.free(h));
+// The per-op entry points catch directly instead of through call(): no closure per op.
+export function alloc(bytes: number): Handle {
+  try { return addon.alloc(bytes); } catch (e) { throw fromNative(e); }
+}
+export function free(h: Handle): void {
+  try { addon.free(h); } catch (e) { throw fromNative(e); }
+}
 export const read = (h: Handle, byteOffset: number, out: ArrayBufferView): void => call(() => addon.read(h, byteOffset, out));
 export const write = (h: Handle, byteOffset: number, src: ArrayBufferView): void => call(() => addon.write(h, byteOffset, src));
-export const run = (op: string, views: NativeView[], attrs?: Attrs): void => call(() => addon.run(op, views, attrs));
+export function run(op: string, views: NativeView[], attrs?: Attrs): void {
+  try { addon.run(op, views, attrs); } catch (e) { throw fromNative(e); }
+}
+/** args: [kernel index, desc, attrs, ...handles] (see Addon.runPacked); one array the caller reuses. */
+export function runPacked(args: unknown[]): void {
+  try {
+    Reflect.apply(addon.runPacked, addon, args);
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+export const compileAttrs = (attrs: Attrs): CompiledAttrs => call(() => addon.compileAttrs(attrs));
+/** Index of each kernel name for runPacked. */
+export const kernelIndex: ReadonlyMap<string, number> = new Map(addon.kernelNames().map((n, i) => [n, i]));
 export const memory = (resetPeak = false): NativeMemory => addon.memory(resetPeak);
 export const info = () => addon.info();
 export const setNumThreads = (n: number): void => call(() => addon.setNumThreads(n));

@@ -34,16 +34,34 @@ export class Storage {
 export const stats = { tensors: 0, buffers: 0, bytes: 0 };
 
 /** Anything a scope can free: tensors register themselves on creation. */
-export interface Disposable { dispose(): void; readonly isDisposed: boolean }
+export interface Disposable {
+  dispose(): void;
+  readonly isDisposed: boolean;
+  /** the scope that tracks it, if any (set by track), so dispose() can leave it at once */
+  scopeOwner?: Set<unknown> | null;
+}
 
 const scopes: Set<Disposable>[] = [];
 
 export function track(t: Disposable): void {
-  if (scopes.length) scopes[scopes.length - 1].add(t);
+  if (scopes.length) {
+    const s = scopes[scopes.length - 1];
+    s.add(t);
+    t.scopeOwner = s;
+  }
+}
+/** Called by dispose(): a disposed tensor leaves its scope now rather than when the scope ends,
+ *  so a loop inside one scope does not keep every tensor it disposed reachable. */
+export function untrack(t: Disposable): void {
+  if (t.scopeOwner) {
+    t.scopeOwner.delete(t);
+    t.scopeOwner = null;
+  }
 }
 /** Removes a tensor from every open scope so it outlives them (parameters, grads, state). */
 export function keep<T extends Disposable>(t: T): T {
   for (const s of scopes) s.delete(t);
+  t.scopeOwner = null;
   return t;
 }
 

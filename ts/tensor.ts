@@ -1,6 +1,6 @@
 // The Tensor: a typed, strided view onto a reference-counted native Storage, plus autograd
 // state. Methods are thin: each forwards to the functional op of the same name in ts/ops/.
-import { Storage, stats, track } from './storage';
+import { Storage, stats, track, untrack } from './storage';
 import { DType, TypedArray, dtypeBytes, dtypeCode, typedArrayFor } from './dtype';
 import { contiguousStrides, numel, fmt } from './shape';
 import { DisposedError, ArgumentError, cudaTensorsUnavailable } from './errors';
@@ -29,12 +29,31 @@ const finalizer = new FinalizationRegistry<Storage>((s) => {
   s.release();
 });
 
+// Registering with the FinalizationRegistry (and unregistering on dispose) costs about 0.5 µs,
+// more than a small op itself, and most tensors are disposed within the synchronous job that
+// made them. So a new tensor waits in `pending`, held strongly, and is registered only if it is
+// still alive when the job ends (a microtask) or when pending grows past a count or byte bound,
+// so a long synchronous loop that drops tensors without dispose() still has them collected.
+const pending: Tensor[] = [];
+let pendingBytes = 0;
+let flushQueued = false;
+const kPendingMax = 1024, kPendingBytesMax = 64 << 20;
+function flushPending(): void {
+  flushQueued = false;
+  for (const t of pending) t.register();
+  pending.length = 0;
+  pendingBytes = 0;
+}
+
 export class Tensor implements Disposable {
   requiresGrad = false;
   grad: Tensor | null = null;
   gradFn: Node | null = null;
   readonly device: Device = 'cpu';
   private disposed = false;
+  private registered = false;
+  /** Internal: the scope tracking this tensor (see storage.track). */
+  scopeOwner: Set<unknown> | null = null;
 
   /** Internal: use tf.tensor / tf.zeros / ... to create tensors. */
   constructor(
@@ -45,8 +64,20 @@ export class Tensor implements Disposable {
     readonly dtype: DType,
   ) {
     stats.tensors++;
-    finalizer.register(this, storage, this);
+    pending.push(this);
+    pendingBytes += storage.bytes;
+    if (pending.length >= kPendingMax || pendingBytes >= kPendingBytesMax) flushPending();
+    else if (!flushQueued) {
+      flushQueued = true;
+      queueMicrotask(flushPending);
+    }
     track(this);
+  }
+  /** Internal: puts a still-live tensor under the GC safety net (see `pending`). */
+  register(): void {
+    if (this.disposed || this.registered) return;
+    this.registered = true;
+    finalizer.register(this, this.storage, this);
   }
 
   /** A new contiguous tensor with uninitialised contents. */
@@ -85,7 +116,8 @@ export class Tensor implements Disposable {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    finalizer.unregister(this);
+    if (this.registered) finalizer.unregister(this);
+    untrack(this);
     stats.tensors--;
     this.storage.release();
   }

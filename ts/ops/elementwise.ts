@@ -3,7 +3,7 @@
 import { Tensor } from '../tensor';
 import { OpDef, apply, releaseTemporaries } from '../autograd';
 import { DType, promote } from '../dtype';
-import { broadcastShapes } from '../shape';
+import { broadcastShapes, sameShape } from '../shape';
 import { DTypeError, ArgumentError } from '../errors';
 import { runKernel } from './kernel';
 import { expand } from './movement';
@@ -11,6 +11,14 @@ import { scalar, zerosLike } from './creation';
 
 type Scalar = number | boolean;
 type TensorLike = Tensor | Scalar;
+
+// Frozen, so runKernel has the addon parse each op's attributes once.
+const opAttrs = new Map<string, { op: string }>();
+function attrsFor(op: string): { op: string } {
+  let a = opAttrs.get(op);
+  if (!a) opAttrs.set(op, (a = Object.freeze({ op })));
+  return a;
+}
 
 // ---- unary -------------------------------------------------------------------------------
 type Grad = (x: Tensor, y: Tensor, g: Tensor) => Tensor;
@@ -44,7 +52,7 @@ const unaryDefs = Object.fromEntries(
       name,
       forward: ([x]) => {
         const out = Tensor.empty(x.shape, x.dtype);
-        runKernel('unary', [x], [out], { op: name });
+        runKernel('unary', [x], [out], attrsFor(name));
         return out;
       },
       backward: ({ inputs: [x], output }, g) => [(grad as Grad)(x, output, g)],
@@ -120,15 +128,18 @@ export type BinaryOp = ArithOp | CompareOp;
 function binaryDef(name: BinaryOp): OpDef<void> {
   const isCompare = (compareOps as readonly string[]).includes(name);
   const grad = (binaryGrads as Record<string, BGrad>)[name];
+  const attrs = attrsFor(name);
   return {
     name,
     forward: ([a, b]) => {
-      const shape = broadcastShapes(a.shape, b.shape);
+      // same-shaped operands (the common case) need no broadcast views
+      const same = sameShape(a.shape, b.shape);
+      const shape = same ? a.shape : broadcastShapes(a.shape, b.shape);
       const out = Tensor.empty(shape, isCompare ? 'bool' : a.dtype);
-      const ea = expand(a, shape), eb = expand(b, shape);
-      runKernel('binary', [ea, eb], [out], { op: name });
-      ea.dispose();
-      eb.dispose();
+      const ea = same ? a : expand(a, shape as number[]), eb = same ? b : expand(b, shape as number[]);
+      runKernel('binary', [ea, eb], [out], attrs);
+      if (ea !== a) ea.dispose();
+      if (eb !== b) eb.dispose();
       return out;
     },
     backward: isCompare ? undefined : ({ inputs: [a, b], output }, g) => grad(a, b, output, g),
@@ -157,7 +168,7 @@ export function binary(name: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
   else if (dtype === 'bool' && !(compareOps as readonly string[]).includes(name) && name !== 'maximum' && name !== 'minimum') dtype = 'int32';
   const ta = toTensor(a, dtype, name), tb = toTensor(b, dtype, name);
   const out = apply(binaryDefs[name], [ta, tb], undefined);
-  releaseTemporaries(out, [ta, tb].filter((t) => t !== a && t !== b));
+  if (ta !== a || tb !== b) releaseTemporaries(out, [ta, tb].filter((t) => t !== a && t !== b));
   return out;
 }
 export const add = (a: TensorLike, b: TensorLike) => binary('add', a, b);
