@@ -27,6 +27,7 @@
 // (16-wide, 6×4-vector register tile), AVX2+FMA (8-wide, 6×2) and a baseline (4-wide SSE2 or
 // NEON, 4×2). The choice follows the GEMM's (matmul_isa(), capped by TENSORFORGE_ISA).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -36,6 +37,7 @@
 #include "core/registry.h"
 #include "core/threadpool.h"
 #include "cpu/matmul.h"
+#include "cpu/simd_exp.h"
 
 namespace tf {
 namespace {
@@ -66,6 +68,18 @@ struct AttnArgs {
   float *dq = nullptr, *dk = nullptr, *dv = nullptr;  // backward outputs
 };
 
+// Tasks handed out one at a time from a shared counter rather than split evenly up front: on a
+// machine shared with other processes a thread that loses its core for a while would otherwise
+// leave the others idle at the end of the call.
+struct TaskQueue {
+  std::atomic<int64_t> next{0};
+  int64_t count = 0;
+  bool grab(int64_t& t) {
+    t = next.fetch_add(1, std::memory_order_relaxed);
+    return t < count;
+  }
+};
+
 }  // namespace
 
 #if defined(__x86_64__) && !defined(__clang__)
@@ -94,9 +108,9 @@ constexpr int W = 4, R = 4, NV = 2;
 
 namespace {
 
-using TaskFn = void (*)(const AttnArgs&, int64_t, int64_t);
 struct Variant {
-  TaskFn forward, backward;
+  void (*forward)(const AttnArgs&, TaskQueue&);
+  void (*backward)(const AttnArgs&, int64_t, int64_t);
 };
 
 const Variant& variant() {
@@ -222,9 +236,10 @@ AttnArgs parse(std::vector<View>& views, const Attrs& attrs, bool masked, bool b
 
 void forward_kernel(std::vector<View>& views, const Attrs& attrs, bool masked) {
   const AttnArgs p = parse(views, attrs, masked, false);
-  const int64_t tasks = p.batch * ((p.Tq + kBlockQ - 1) / kBlockQ);
-  const TaskFn fn = variant().forward;
-  parallel_for(tasks, 1, [&](int64_t b, int64_t e) { fn(p, b, e); });
+  TaskQueue tasks;
+  tasks.count = p.batch * ((p.Tq + kBlockQ - 1) / kBlockQ);
+  const auto fn = variant().forward;
+  parallel_for(std::min<int64_t>(tasks.count, num_threads()), 1, [&](int64_t, int64_t) { fn(p, tasks); });
 }
 
 void backward_kernel(std::vector<View>& views, const Attrs& attrs, bool masked) {
@@ -235,7 +250,7 @@ void backward_kernel(std::vector<View>& views, const Attrs& attrs, bool masked) 
     std::fill(p.dv, p.dv + p.batch * p.Tk * p.Dv, 0.f);
     return;
   }
-  const TaskFn fn = variant().backward;
+  const auto fn = variant().backward;
   parallel_for(p.batch, 1, [&](int64_t b, int64_t e) { fn(p, b, e); });
 }
 

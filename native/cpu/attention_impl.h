@@ -18,28 +18,8 @@ static inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 static inline vf splat(float s) { return vf{} + s; }
 static inline int64_t padded(int64_t n) { return (n + W - 1) / W * W; }
 
-// exp for the softmax: Cody-Waite reduction x = n·ln2 + r (|r| <= ln2/2) and a degree-6 Taylor
-// polynomial (error ~2 ulp). x below the float range (and -inf, i.e. masked scores) gives 0;
-// NaN stays NaN. The rounding trick (t + 1.5·2^23 - 1.5·2^23) needs |t| < 2^22, which the
-// clamp guarantees.
-static inline vf vexp(vf x) {
-  const vi underflow = x < splat(-87.33654f);
-  vf xc = x > splat(88.0f) ? splat(88.0f) : x;
-  xc = xc < splat(-87.33654f) ? splat(-87.33654f) : xc;
-  const vf n = (xc * 1.44269504f + 12582912.0f) - 12582912.0f;
-  vf r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  vf p = splat(1.0f / 720);
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const vu bits = ((vu)__builtin_convertvector(n, vi) + 127u) << 23;
-  const vf res = p * (vf)bits;
-  return underflow ? splat(0.0f) : res;
-}
+// The shared polynomial exp (simd_exp.h, ~1 ulp): exp(-inf) = 0 for masked scores, NaN stays NaN.
+static TF_INLINE vf vexp(vf x) { return simd::vexp<W>(x); }
 
 // s[j] = exp(s[j] - shift) over a padded row; returns the sum.
 static inline float exp_row(float* s, int64_t n, float shift) {
@@ -55,20 +35,24 @@ static inline float exp_row(float* s, int64_t n, float shift) {
   return r;
 }
 
-static inline void scale_row(float* x, int64_t n, float a) {
-  for (int64_t j = 0; j < n; j += W) store(x + j, load(x + j) * a);
-}
+// How a tile product starts: from zero, from C, or from C with row r scaled by rowscale[r]
+// (the online softmax's correction of the output accumulator, fused into the product so the
+// accumulator is not read and written an extra time).
+enum class Init { Zero, Add, Scale };
 
-// C rows [0, RR) × NV vectors (+)= Σ_k A(r, k) · B[k][·]: A(r, k) at a[r·rsa + k·csa], B rows
+// C rows [0, RR) × NVV vectors (+)= Σ_k A(r, k) · B[k][·]: A(r, k) at a[r·rsa + k·csa], B rows
 // ldb apart. The accumulators stay in registers for the whole k loop.
 template <int RR, int NVV>
 static inline void micro(int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
-                         float* c, int64_t ldc, bool zero) {
+                         float* c, int64_t ldc, Init init, const float* rowscale) {
   vf acc[RR][NVV];
 #pragma GCC unroll 16
   for (int r = 0; r < RR; r++)
 #pragma GCC unroll 8
-    for (int v = 0; v < NVV; v++) acc[r][v] = zero ? vf{} : load(c + r * ldc + v * W);
+    for (int v = 0; v < NVV; v++)
+      acc[r][v] = init == Init::Zero    ? vf{}
+                  : init == Init::Add   ? load(c + r * ldc + v * W)
+                                        : load(c + r * ldc + v * W) * rowscale[r];
   for (int64_t k = 0; k < K; k++) {
     vf bv[NVV];
 #pragma GCC unroll 8
@@ -88,30 +72,40 @@ static inline void micro(int64_t K, const float* a, int64_t rsa, int64_t csa, co
 
 template <int RR, int NVV>
 static inline void micro_edge(int rr, int nv, int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b,
-                              int64_t ldb, float* c, int64_t ldc, bool zero) {
+                              int64_t ldb, float* c, int64_t ldc, Init init, const float* rowscale) {
   if constexpr (RR > 1)
-    if (rr < RR) return micro_edge<RR - 1, NVV>(rr, nv, K, a, rsa, csa, b, ldb, c, ldc, zero);
+    if (rr < RR) return micro_edge<RR - 1, NVV>(rr, nv, K, a, rsa, csa, b, ldb, c, ldc, init, rowscale);
   if constexpr (NVV > 1)
-    if (nv < NVV) return micro_edge<RR, NVV - 1>(rr, nv, K, a, rsa, csa, b, ldb, c, ldc, zero);
-  micro<RR, NVV>(K, a, rsa, csa, b, ldb, c, ldc, zero);
+    if (nv < NVV) return micro_edge<RR, NVV - 1>(rr, nv, K, a, rsa, csa, b, ldb, c, ldc, init, rowscale);
+  micro<RR, NVV>(K, a, rsa, csa, b, ldb, c, ldc, init, rowscale);
 }
 
 // C (M × N, N a multiple of W) (+)= A (M × K, any strides) · B (K × N, rows ldb apart), for
 // the small block products of attention: every operand is a tile already in L1/L2, so there is
 // no packing beyond the tiles themselves. Column panels outer, so a B panel is reused by every
-// row group.
+// row group. kend(i), when given, bounds the k loop of the row group starting at row i (the
+// causal diagonal, where later keys have probability 0); it must cover every k with a nonzero
+// A(i.., k).
+template <class KEnd>
 static void gemm_tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b,
-                      int64_t ldb, float* c, int64_t ldc, bool zero) {
+                      int64_t ldb, float* c, int64_t ldc, Init init, const float* rowscale, KEnd kend) {
   for (int64_t j = 0; j < N; j += NV * W) {
     const int nv = static_cast<int>(std::min<int64_t>(NV, (N - j) / W));
     for (int64_t i = 0; i < M; i += R) {
       const int rr = static_cast<int>(std::min<int64_t>(R, M - i));
+      const int64_t kk = std::min<int64_t>(K, kend(i, rr));
+      const float* rs = rowscale ? rowscale + i : nullptr;
       if (rr == R && nv == NV)
-        micro<R, NV>(K, a + i * rsa, rsa, csa, b + j, ldb, c + i * ldc + j, ldc, zero);
+        micro<R, NV>(kk, a + i * rsa, rsa, csa, b + j, ldb, c + i * ldc + j, ldc, init, rs);
       else
-        micro_edge<R, NV>(rr, nv, K, a + i * rsa, rsa, csa, b + j, ldb, c + i * ldc + j, ldc, zero);
+        micro_edge<R, NV>(rr, nv, kk, a + i * rsa, rsa, csa, b + j, ldb, c + i * ldc + j, ldc, init, rs);
     }
   }
+}
+static void gemm_tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b,
+                      int64_t ldb, float* c, int64_t ldc, bool zero) {
+  gemm_tile(M, N, K, a, rsa, csa, b, ldb, c, ldc, zero ? Init::Zero : Init::Add, nullptr,
+            [K](int64_t, int) { return K; });
 }
 
 // rows × cols of a strided matrix into a dense tile (ld floats a row), times `mul`, the columns
@@ -164,8 +158,8 @@ static void mask_scores_t(const AttnArgs& p, int64_t b, int64_t q0, int64_t nq, 
                           int64_t ld) {
   if (p.causal) {
     if (k0 + nk - 1 <= q0) return;  // the whole tile is on or below the diagonal
-    for (int64_t j = 0; j < nk; j++)
-      for (int64_t i = 0; i < std::min(nq, k0 + j - q0); i++) st[j * ld + i] = -INFINITY;  // key after query
+    for (int64_t j = 0; j < nk; j++)  // key k0 + j comes after queries q0 .. k0 + j - 1
+      std::fill(st + j * ld, st + j * ld + std::max<int64_t>(0, std::min(nq, k0 + j - q0)), -INFINITY);
   } else if (p.mask_kind == MaskKind::Bool) {
     const uint8_t* m = static_cast<const uint8_t*>(p.mask) + p.mask_off[b] + q0 * p.mask_rs + k0 * p.mask_cs;
     for (int64_t j = 0; j < nk; j++)
@@ -178,18 +172,26 @@ static void mask_scores_t(const AttnArgs& p, int64_t b, int64_t q0, int64_t nq, 
   }
 }
 
-// Forward for tasks [t0, t1) of (batch × query block): online softmax over key blocks.
-// The score tile is computed transposed, Sᵀ = K·(Q·scale)ᵀ, so K is read in place with any
-// strides (it is the broadcast operand of the register tile) and only Qᵀ is packed, once per
-// task; the softmax statistics then run down columns, vectorised across queries. V is read in
-// place too when its rows are dense and a whole number of vectors, else packed per key block.
-static void forward(const AttnArgs& p, int64_t t0, int64_t t1) {
-  const int64_t D = p.D, Dv = p.Dv, DvP = padded(Dv), BQP = padded(kBlockQ);
+// Forward, one task of (batch entry × block of kBlockQ queries) at a time: online softmax over
+// key blocks. The score tile is computed transposed, Sᵀ = K·(Q·scale)ᵀ, so K is read in place
+// with any strides (it is the broadcast operand of the register tile) and only Qᵀ is packed,
+// once per task; the softmax statistics then run down columns, vectorised across queries. V is
+// read in place too when its rows are dense and a whole number of vectors, else packed per key
+// block. Causal tiles on the diagonal compute only what the mask keeps, to vector granularity:
+// each key row group of Sᵀ starts at the first query vector that sees it, and each query row
+// group of P·V stops at its last visible key.
+static void forward(const AttnArgs& p, TaskQueue& tasks) {
+  constexpr int64_t BQP = (kBlockQ + W - 1) / W * W;
+  // query vectors whose running max advances together: G independent max chains per key row
+  constexpr int G = BQP % (4 * W) == 0 ? 4 : 1;
+  const int64_t D = p.D, Dv = p.Dv, DvP = padded(Dv);
   const bool v_in_place = p.v.cs == 1 && Dv % W == 0;
   Scratch<float> qt(std::max<int64_t>(D, 1) * BQP), vb(v_in_place ? 1 : kBlockK * DvP + W), st(kBlockK * BQP),
       acc(kBlockQ * DvP + W), m(BQP), l(BQP), alpha(BQP);
   const int64_t nqb = (p.Tq + kBlockQ - 1) / kBlockQ;
-  for (int64_t t = t0; t < t1; t++) {
+  const auto all_keys = [](int64_t, int) { return kBlockK; };
+  int64_t t;
+  while (tasks.grab(t)) {
     const int64_t b = t / nqb, q0 = t % nqb * kBlockQ, nq = std::min(kBlockQ, p.Tq - q0);
     const float* qb = p.q.at(b) + q0 * p.q.rs;
     for (int64_t d = 0; d < D; d++) {
@@ -197,53 +199,74 @@ static void forward(const AttnArgs& p, int64_t t0, int64_t t1) {
       for (int64_t i = 0; i < nq; i++) row[i] = qb[i * p.q.rs + d * p.q.cs] * p.scale;
       for (int64_t i = nq; i < BQP; i++) row[i] = 0.f;
     }
-    std::fill(acc.get(), acc.get() + nq * DvP, 0.f);
     std::fill(m.get(), m.get() + BQP, -INFINITY);
     std::fill(l.get(), l.get() + BQP, 0.f);
     // causal (top-left aligned): row i sees keys j <= i, so later key blocks are skipped
     const int64_t key_end = p.causal ? std::min(p.Tk, q0 + nq) : p.Tk;
     for (int64_t k0 = 0; k0 < key_end; k0 += kBlockK) {
       const int64_t nk = std::min(kBlockK, key_end - k0);
-      gemm_tile(nk, BQP, D, p.k.at(b) + k0 * p.k.rs, p.k.rs, p.k.cs, qt.get(), BQP, st.get(), BQP, true);
+      const bool diag = p.causal && k0 + nk - 1 > q0;  // some key of the tile follows some query
+      const float* kb = p.k.at(b) + k0 * p.k.rs;
+      if (diag)
+        for (int64_t j = 0; j < nk; j += R) {
+          const int64_t c0 = std::max<int64_t>(0, k0 + j - q0) / W * W;  // the vector of query k0 + j
+          gemm_tile(std::min<int64_t>(R, nk - j), BQP - c0, D, kb + j * p.k.rs, p.k.rs, p.k.cs, qt.get() + c0, BQP,
+                    st.get() + j * BQP + c0, BQP, true);
+        }
+      else
+        gemm_tile(nk, BQP, D, kb, p.k.rs, p.k.cs, qt.get(), BQP, st.get(), BQP, true);
+      // the masked entries (here also the columns left of each row group's start) become -inf
       mask_scores_t(p, b, q0, nq, k0, nk, st.get(), BQP);
-      for (int64_t i = 0; i < BQP; i += W) {
-        vf mx = load(m.get() + i);
-        for (int64_t j = 0; j < nk; j++) {
-          const vf x = load(st.get() + j * BQP + i);
-          mx = (x > mx) | (x != x) ? x : mx;
+      for (int64_t i0 = 0; i0 < BQP; i0 += G * W) {
+        float *mi = m.get() + i0, *li = l.get() + i0, *si = st.get() + i0;
+        vf mx[G], sh[G], sum[G];
+        for (int u = 0; u < G; u++) mx[u] = load(mi + u * W);
+        // NaN scores are skipped by the max (x > mx is false); they still reach l and the
+        // accumulator through exp, so a row with a NaN score still outputs NaN
+        for (int64_t j = 0; j < nk; j++)
+          for (int u = 0; u < G; u++) {
+            const vf x = load(si + j * BQP + u * W);
+            mx[u] = x > mx[u] ? x : mx[u];
+          }
+        for (int u = 0; u < G; u++) {
+          // a column with nothing visible yet keeps max -inf; shifting it by 0 instead gives
+          // p = exp(-inf) = 0 and alpha = 0 rather than NaN
+          sh[u] = mx[u] == splat(-INFINITY) ? splat(0.f) : mx[u];
+          store(alpha.get() + i0 + u * W, vexp(load(mi + u * W) - sh[u]));
+          store(mi + u * W, mx[u]);
+          sum[u] = vf{};
         }
-        // a column with nothing visible yet keeps max -inf; shifting it by 0 instead gives
-        // p = exp(-inf) = 0 and alpha = 0 rather than NaN
-        const vf shift = mx == splat(-INFINITY) ? splat(0.f) : mx;
-        const vf a = vexp(load(m.get() + i) - shift);
-        vf sum{};
-        for (int64_t j = 0; j < nk; j++) {
-          const vf pj = vexp(load(st.get() + j * BQP + i) - shift);
-          store(st.get() + j * BQP + i, pj);
-          sum += pj;
-        }
-        store(l.get() + i, load(l.get() + i) * a + sum);
-        store(m.get() + i, mx);
-        store(alpha.get() + i, a);
+        for (int64_t j = 0; j < nk; j++)
+          for (int u = 0; u < G; u++) {
+            const vf pj = vexp(load(si + j * BQP + u * W) - sh[u]);
+            store(si + j * BQP + u * W, pj);
+            sum[u] += pj;
+          }
+        for (int u = 0; u < G; u++) store(li + u * W, load(li + u * W) * load(alpha.get() + i0 + u * W) + sum[u]);
       }
-      for (int64_t i = 0; i < nq; i++)
-        if (alpha[i] != 1.f) scale_row(acc.get() + i * DvP, DvP, alpha[i]);
-      // O += P·V with P = (Sᵀ)ᵀ
-      if (v_in_place)
-        gemm_tile(nq, DvP, nk, st.get(), 1, BQP, p.v.at(b) + k0 * p.v.rs, p.v.rs, acc.get(), DvP, false);
-      else {
-        pack(p.v.at(b) + k0 * p.v.rs, p.v.rs, p.v.cs, nk, Dv, 1.f, vb.get(), DvP);
-        gemm_tile(nq, DvP, nk, st.get(), 1, BQP, vb.get(), DvP, acc.get(), DvP, false);
+      // O = alpha ∘ O + P·V with P = (Sᵀ)ᵀ; the first key block starts O from zero
+      const float* vsrc = p.v.at(b) + k0 * p.v.rs;
+      int64_t ldv = p.v.rs;
+      if (!v_in_place) {
+        pack(vsrc, p.v.rs, p.v.cs, nk, Dv, 1.f, vb.get(), DvP);
+        vsrc = vb.get(), ldv = DvP;
       }
+      const Init init = k0 == 0 ? Init::Zero : Init::Scale;
+      if (diag)  // query row i sees keys up to q0 + i - k0 of the tile
+        gemm_tile(nq, DvP, nk, st.get(), 1, BQP, vsrc, ldv, acc.get(), DvP, init, alpha.get(),
+                  [&](int64_t i, int rr) { return q0 + i + rr - k0; });
+      else
+        gemm_tile(nq, DvP, nk, st.get(), 1, BQP, vsrc, ldv, acc.get(), DvP, init, alpha.get(), all_keys);
     }
     float* out = p.out + (b * p.Tq + q0) * Dv;
     float* lse = p.lse + b * p.Tq + q0;
     for (int64_t i = 0; i < nq; i++) {
-      // A fully masked row outputs 0 and stores lse = +inf, so the backward pass recomputes
-      // P = exp(s - lse) = 0 for it without a special case.
-      const bool none = m[i] == -INFINITY;
-      const float inv = none ? 0.f : 1.f / l[i];
-      for (int64_t e = 0; e < Dv; e++) out[i * Dv + e] = acc[i * DvP + e] * inv;
+      // l >= 1 once any score is finite (the max contributes exp(0)), NaN when one is NaN, and
+      // 0 only when the row may attend nothing. Such a row outputs 0 and stores lse = +inf, so
+      // the backward pass recomputes P = exp(s - lse) = 0 for it without a special case.
+      const bool none = l[i] == 0.f || key_end == 0;
+      const float inv = 1.f / l[i];
+      for (int64_t e = 0; e < Dv; e++) out[i * Dv + e] = none ? 0.f : acc[i * DvP + e] * inv;
       lse[i] = none ? INFINITY : m[i] + std::log(l[i]);
     }
   }
