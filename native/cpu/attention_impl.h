@@ -18,8 +18,50 @@ static inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 static inline vf splat(float s) { return vf{} + s; }
 static inline int64_t padded(int64_t n) { return (n + W - 1) / W * W; }
 
-// The shared polynomial exp (simd_exp.h, ~1 ulp): exp(-inf) = 0 for masked scores, NaN stays NaN.
-static TF_INLINE vf vexp(vf x) { return simd::vexp<W>(x); }
+// Transposes W rows of W floats in registers (r[i][l] becomes r[l][i]) by swapping the
+// off-diagonal h×h lane blocks for h = W/2 ... 1: log2(W) rounds of W two-source shuffles,
+// where element-by-element packing costs a load and a store per float.
+static TF_INLINE void transpose(vf r[W]) {
+#pragma GCC unroll 8
+  for (int h = W / 2; h >= 1; h /= 2) {
+    vi lo, hi;
+#pragma GCC unroll 16
+    for (int l = 0; l < W; l++) {
+      lo[l] = (l & h) ? l - h + W : l;
+      hi[l] = (l & h) ? l + W : l + h;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < W; i++)
+      if (!(i & h)) {
+        const vf a = r[i], b = r[i + h];
+        r[i] = __builtin_shuffle(a, b, lo);
+        r[i + h] = __builtin_shuffle(a, b, hi);
+      }
+  }
+}
+
+// qt[d·ld + i] = q(i, d)·mul for i < nq, d < D (q(i, d) at q[i·rs + d·cs]); columns [nq, ld) zeroed.
+static void pack_qt(const float* q, int64_t rs, int64_t cs, int64_t nq, int64_t D, float mul, float* qt, int64_t ld) {
+  for (int64_t d = 0; d < D; d++)
+    for (int64_t i = nq / W * W; i < ld; i++) qt[d * ld + i] = i < nq ? q[i * rs + d * cs] * mul : 0.f;
+  const int64_t D0 = cs == 1 ? D / W * W : 0;
+  for (int64_t i0 = 0; i0 + W <= nq; i0 += W) {
+    for (int64_t d0 = 0; d0 < D0; d0 += W) {
+      vf r[W];
+#pragma GCC unroll 16
+      for (int x = 0; x < W; x++) r[x] = load(q + (i0 + x) * rs + d0) * mul;
+      transpose(r);
+#pragma GCC unroll 16
+      for (int y = 0; y < W; y++) store(qt + (d0 + y) * ld + i0, r[y]);
+    }
+    for (int64_t d = D0; d < D; d++)
+      for (int64_t i = i0; i < i0 + W; i++) qt[d * ld + i] = q[i * rs + d * cs] * mul;
+  }
+}
+
+// The shared polynomial exp for softmax arguments (s - max <= 0; simd_exp.h, ~1 ulp, weights
+// under 2^-126 flushed to 0): exp(-inf) = 0 for masked scores, NaN stays NaN.
+static TF_INLINE vf vexp(vf x) { return simd::vexp_nonpos<W>(x); }
 
 // s[j] = exp(s[j] - shift) over a padded row; returns the sum.
 static inline float exp_row(float* s, int64_t n, float shift) {
@@ -193,12 +235,11 @@ static void forward(const AttnArgs& p, TaskQueue& tasks) {
   int64_t t;
   while (tasks.grab(t)) {
     const int64_t b = t / nqb, q0 = t % nqb * kBlockQ, nq = std::min(kBlockQ, p.Tq - q0);
-    const float* qb = p.q.at(b) + q0 * p.q.rs;
-    for (int64_t d = 0; d < D; d++) {
-      float* row = qt.get() + d * BQP;
-      for (int64_t i = 0; i < nq; i++) row[i] = qb[i * p.q.rs + d * p.q.cs] * p.scale;
-      for (int64_t i = nq; i < BQP; i++) row[i] = 0.f;
-    }
+    float* out = p.out + (b * p.Tq + q0) * Dv;
+    // The output rows are written once, at the end, to memory no cache holds: asking for them
+    // now overlaps the read-for-ownership with the task's arithmetic.
+    for (int64_t e = 0; e < nq * Dv; e += 64 / sizeof(float)) __builtin_prefetch(out + e, 1, 3);
+    pack_qt(p.q.at(b) + q0 * p.q.rs, p.q.rs, p.q.cs, nq, D, p.scale, qt.get(), BQP);
     std::fill(m.get(), m.get() + BQP, -INFINITY);
     std::fill(l.get(), l.get() + BQP, 0.f);
     // causal (top-left aligned): row i sees keys j <= i, so later key blocks are skipped
@@ -258,7 +299,6 @@ static void forward(const AttnArgs& p, TaskQueue& tasks) {
       else
         gemm_tile(nq, DvP, nk, st.get(), 1, BQP, vsrc, ldv, acc.get(), DvP, init, alpha.get(), all_keys);
     }
-    float* out = p.out + (b * p.Tq + q0) * Dv;
     float* lse = p.lse + b * p.Tq + q0;
     for (int64_t i = 0; i < nq; i++) {
       // l >= 1 once any score is finite (the max contributes exp(0)), NaN when one is NaN, and
