@@ -110,7 +110,7 @@ namespace {
 
 struct Variant {
   void (*forward)(const AttnArgs&, TaskQueue&);
-  void (*backward)(const AttnArgs&, int64_t, int64_t);
+  void (*backward)(const AttnArgs&, TaskQueue&);
 };
 
 const Variant& variant() {
@@ -250,8 +250,10 @@ void backward_kernel(std::vector<View>& views, const Attrs& attrs, bool masked) 
     std::fill(p.dv, p.dv + p.batch * p.Tk * p.Dv, 0.f);
     return;
   }
+  TaskQueue tasks;
+  tasks.count = p.batch;
   const auto fn = variant().backward;
-  parallel_for(p.batch, 1, [&](int64_t b, int64_t e) { fn(p, b, e); });
+  parallel_for(std::min<int64_t>(tasks.count, num_threads()), 1, [&](int64_t, int64_t) { fn(p, tasks); });
 }
 
 TF_REGISTER_KERNEL("attention", 3, 2, false, [](std::vector<View>& v, const Attrs& a) { forward_kernel(v, a, false); });

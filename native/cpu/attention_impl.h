@@ -7,7 +7,7 @@
 
 typedef float vf __attribute__((vector_size(4 * W)));
 typedef int32_t vi __attribute__((vector_size(4 * W)));
-typedef uint32_t vu __attribute__((vector_size(4 * W)));
+typedef double vd __attribute__((vector_size(8 * W)));
 
 static inline vf load(const float* p) {
   vf v;
@@ -164,16 +164,6 @@ static void pack(const float* src, int64_t rs, int64_t cs, int64_t rows, int64_t
     for (int64_t j = cols; j < ld; j++) d[j] = 0.f;
   }
 }
-// dst[c][r] = src(r, c) for r < rows (columns of dst beyond rows, up to ld, zeroed).
-static void pack_t(const float* src, int64_t rs, int64_t cs, int64_t rows, int64_t cols, float* dst, int64_t ld) {
-  for (int64_t c = 0; c < cols; c++) {
-    const float* s = src + c * cs;
-    float* d = dst + c * ld;
-    for (int64_t r = 0; r < rows; r++) d[r] = s[r * rs];
-    for (int64_t r = rows; r < ld; r++) d[r] = 0.f;
-  }
-}
-
 // Scores of one (query block × key block) tile, masked: entries a query may not attend
 // (causal, a false bool mask, key padding of the tile) become -inf; a float mask is added.
 // Row-major by query (s[i·ld + j], the backward's layout).
@@ -315,31 +305,40 @@ static void forward(const AttnArgs& p, TaskQueue& tasks) {
 // Backward for batch entries [b0, b1): key blocks outer (their dK, dV tiles accumulate over
 // every query block), query blocks inner; dQ accumulates in a per-thread [Tq × D] buffer.
 // P is recomputed from Q, K and the saved log-sum-exp.
-static void backward(const AttnArgs& p, int64_t b0, int64_t b1) {
+static void backward(const AttnArgs& p, TaskQueue& tasks) {
   const int64_t Tq = p.Tq, Tk = p.Tk, D = p.D, Dv = p.Dv, DP = padded(D), DvP = padded(Dv), BKP = padded(kBlockK);
   // Whole-sequence buffers (O(T·D), never O(T²)): Q·scale and dO once per batch entry instead
   // of once per key block.
   Scratch<float> qs(Tq * DP + W), dO(Tq * DvP + W), dq(Tq * DP + W), di(Tq + 1), lse(Tq + 1);
   Scratch<float> kt(std::max<int64_t>(D, 1) * BKP), kp(kBlockK * DP + W), vt(std::max<int64_t>(Dv, 1) * BKP),
       s(kBlockQ * BKP), dp(kBlockQ * BKP), dk(kBlockK * DP + W), dv(kBlockK * DvP + W);
-  for (int64_t b = b0; b < b1; b++) {
+  int64_t b;
+  while (tasks.grab(b)) {
     pack(p.q.at(b), p.q.rs, p.q.cs, Tq, D, p.scale, qs.get(), DP);
     pack(p.dout.at(b), p.dout.rs, p.dout.cs, Tq, Dv, 1.f, dO.get(), DvP);
     std::fill(dq.get(), dq.get() + Tq * DP, 0.f);
     for (int64_t i = 0; i < Tq; i++) {
       // Di = rowsum(dO ∘ O): the softmax Jacobian's correction term, in double (a long sum)
       const float* o = p.o.at(b) + i * p.o.rs;
+      const float* g = dO.get() + i * DvP;
+      int64_t e = 0;
       double sum = 0;
-      for (int64_t e = 0; e < Dv; e++) sum += static_cast<double>(dO[i * DvP + e]) * o[e * p.o.cs];
+      if (p.o.cs == 1) {
+        vd acc{};
+        for (; e + W <= Dv; e += W)
+          acc += __builtin_convertvector(load(g + e), vd) * __builtin_convertvector(load(o + e), vd);
+        for (int l = 0; l < W; l++) sum += acc[l];
+      }
+      for (; e < Dv; e++) sum += static_cast<double>(g[e]) * o[e * p.o.cs];
       di[i] = static_cast<float>(sum);
       lse[i] = p.lse_in.at(b)[i * p.lse_in.rs];
     }
     for (int64_t k0 = 0; k0 < Tk; k0 += kBlockK) {
       const int64_t nk = std::min(kBlockK, Tk - k0);
       const float* kb = p.k.at(b) + k0 * p.k.rs;
-      pack_t(kb, p.k.rs, p.k.cs, nk, D, kt.get(), BKP);
+      pack_qt(kb, p.k.rs, p.k.cs, nk, D, 1.f, kt.get(), BKP);
       pack(kb, p.k.rs, p.k.cs, nk, D, 1.f, kp.get(), DP);
-      pack_t(p.v.at(b) + k0 * p.v.rs, p.v.rs, p.v.cs, nk, Dv, vt.get(), BKP);
+      pack_qt(p.v.at(b) + k0 * p.v.rs, p.v.rs, p.v.cs, nk, Dv, 1.f, vt.get(), BKP);
       std::fill(dk.get(), dk.get() + nk * DP, 0.f);
       std::fill(dv.get(), dv.get() + nk * DvP, 0.f);
       // causal: queries before k0 see none of these keys
