@@ -122,32 +122,41 @@ static inline void micro_edge(int rr, int nv, int64_t K, const float* a, int64_t
   micro<RR, NVV>(K, a, rsa, csa, b, ldb, c, ldc, init, rowscale);
 }
 
+// The part of a tile product one row group needs: k in [k0, k1), columns [n0, n1) (n0 and n1
+// multiples of W). On the causal diagonal the rest has probability 0 (k outside the range) or
+// is masked afterwards (columns outside it, left unwritten).
+struct Span {
+  int64_t k0, k1, n0, n1;
+};
+
 // C (M × N, N a multiple of W) (+)= A (M × K, any strides) · B (K × N, rows ldb apart), for
 // the small block products of attention: every operand is a tile already in L1/L2, so there is
-// no packing beyond the tiles themselves. Column panels outer, so a B panel is reused by every
-// row group. kend(i), when given, bounds the k loop of the row group starting at row i (the
-// causal diagonal, where later keys have probability 0); it must cover every k with a nonzero
-// A(i.., k).
-template <class KEnd>
+// no packing beyond the tiles themselves. span(i, rows) bounds the row group starting at row i
+// (see Span); rowscale is for Init::Scale.
+template <class SpanFn>
 static void gemm_tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b,
-                      int64_t ldb, float* c, int64_t ldc, Init init, const float* rowscale, KEnd kend) {
-  for (int64_t j = 0; j < N; j += NV * W) {
-    const int nv = static_cast<int>(std::min<int64_t>(NV, (N - j) / W));
-    for (int64_t i = 0; i < M; i += R) {
-      const int rr = static_cast<int>(std::min<int64_t>(R, M - i));
-      const int64_t kk = std::min<int64_t>(K, kend(i, rr));
-      const float* rs = rowscale ? rowscale + i : nullptr;
+                      int64_t ldb, float* c, int64_t ldc, Init init, const float* rowscale, SpanFn span) {
+  for (int64_t i = 0; i < M; i += R) {
+    const int rr = static_cast<int>(std::min<int64_t>(R, M - i));
+    const Span sp = span(i, rr);
+    const int64_t k0 = std::max<int64_t>(0, sp.k0), kk = std::max<int64_t>(0, std::min(K, sp.k1) - k0);
+    const int64_t n1 = std::min(N, sp.n1);
+    const float* ai = a + i * rsa + k0 * csa;
+    const float* bk = b + k0 * ldb;
+    const float* rs = rowscale ? rowscale + i : nullptr;
+    for (int64_t j = std::max<int64_t>(0, sp.n0); j < n1; j += NV * W) {
+      const int nv = static_cast<int>(std::min<int64_t>(NV, (n1 - j) / W));
       if (rr == R && nv == NV)
-        micro<R, NV>(kk, a + i * rsa, rsa, csa, b + j, ldb, c + i * ldc + j, ldc, init, rs);
+        micro<R, NV>(kk, ai, rsa, csa, bk + j, ldb, c + i * ldc + j, ldc, init, rs);
       else
-        micro_edge<R, NV>(rr, nv, kk, a + i * rsa, rsa, csa, b + j, ldb, c + i * ldc + j, ldc, init, rs);
+        micro_edge<R, NV>(rr, nv, kk, ai, rsa, csa, bk + j, ldb, c + i * ldc + j, ldc, init, rs);
     }
   }
 }
 static void gemm_tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b,
                       int64_t ldb, float* c, int64_t ldc, bool zero) {
   gemm_tile(M, N, K, a, rsa, csa, b, ldb, c, ldc, zero ? Init::Zero : Init::Add, nullptr,
-            [K](int64_t, int) { return K; });
+            [K, N](int64_t, int) { return Span{0, K, 0, N}; });
 }
 
 // rows × cols of a strided matrix into a dense tile (ld floats a row), times `mul`, the columns
@@ -221,7 +230,7 @@ static void forward(const AttnArgs& p, TaskQueue& tasks) {
   Scratch<float> qt(std::max<int64_t>(D, 1) * BQP), vb(v_in_place ? 1 : kBlockK * DvP + W), st(kBlockK * BQP),
       acc(kBlockQ * DvP + W), m(BQP), l(BQP), alpha(BQP);
   const int64_t nqb = (p.Tq + kBlockQ - 1) / kBlockQ;
-  const auto all_keys = [](int64_t, int) { return kBlockK; };
+  const auto all_keys = [](int64_t, int) { return Span{0, kBlockK, 0, INT64_MAX}; };
   int64_t t;
   while (tasks.grab(t)) {
     const int64_t b = t / nqb, q0 = t % nqb * kBlockQ, nq = std::min(kBlockQ, p.Tq - q0);
@@ -238,12 +247,9 @@ static void forward(const AttnArgs& p, TaskQueue& tasks) {
       const int64_t nk = std::min(kBlockK, key_end - k0);
       const bool diag = p.causal && k0 + nk - 1 > q0;  // some key of the tile follows some query
       const float* kb = p.k.at(b) + k0 * p.k.rs;
-      if (diag)
-        for (int64_t j = 0; j < nk; j += R) {
-          const int64_t c0 = std::max<int64_t>(0, k0 + j - q0) / W * W;  // the vector of query k0 + j
-          gemm_tile(std::min<int64_t>(R, nk - j), BQP - c0, D, kb + j * p.k.rs, p.k.rs, p.k.cs, qt.get() + c0, BQP,
-                    st.get() + j * BQP + c0, BQP, true);
-        }
+      if (diag)  // key row j is seen from query k0 + j on: start at the vector holding it
+        gemm_tile(nk, BQP, D, kb, p.k.rs, p.k.cs, qt.get(), BQP, st.get(), BQP, Init::Zero, nullptr,
+                  [&](int64_t j, int) { return Span{0, D, std::max<int64_t>(0, k0 + j - q0) / W * W, BQP}; });
       else
         gemm_tile(nk, BQP, D, kb, p.k.rs, p.k.cs, qt.get(), BQP, st.get(), BQP, true);
       // the masked entries (here also the columns left of each row group's start) become -inf
@@ -285,7 +291,7 @@ static void forward(const AttnArgs& p, TaskQueue& tasks) {
       const Init init = k0 == 0 ? Init::Zero : Init::Scale;
       if (diag)  // query row i sees keys up to q0 + i - k0 of the tile
         gemm_tile(nq, DvP, nk, st.get(), 1, BQP, vsrc, ldv, acc.get(), DvP, init, alpha.get(),
-                  [&](int64_t i, int rr) { return q0 + i + rr - k0; });
+                  [&](int64_t i, int rr) { return Span{0, q0 + i + rr - k0, 0, INT64_MAX}; });
       else
         gemm_tile(nq, DvP, nk, st.get(), 1, BQP, vsrc, ldv, acc.get(), DvP, init, alpha.get(), all_keys);
     }
@@ -344,22 +350,34 @@ static void backward(const AttnArgs& p, TaskQueue& tasks) {
       // causal: queries before k0 see none of these keys
       for (int64_t q0 = p.causal ? k0 : 0; q0 < Tq; q0 += kBlockQ) {
         const int64_t nq = std::min(kBlockQ, Tq - q0);
-        gemm_tile(nq, BKP, D, qs.get() + q0 * DP, DP, 1, kt.get(), BKP, s.get(), BKP, true);
-        mask_scores(p, b, q0, nq, k0, nk, s.get(), BKP);
+        // Causal tiles on the diagonal: query i sees key j <= i + delta. Each product then covers
+        // only that triangle, to vector (columns) or row (k range) granularity.
+        const int64_t delta = q0 - k0;
+        const bool diag = p.causal && delta < nk - 1;
+        const int64_t big = INT64_MAX / 2;
+        // by query row group: the key columns it sees (S, dP), or the keys it sums over (dQ)
+        auto cols = [&](int64_t i, int rr) { return Span{0, big, 0, diag ? (i + rr + delta + W - 1) / W * W : big}; };
+        auto keys = [&](int64_t i, int rr) { return Span{0, diag ? i + rr + delta : big, 0, big}; };
+        // by key row group: the queries that see it (dV, dK)
+        auto queries = [&](int64_t j, int) { return Span{diag ? j - delta : 0, big, 0, big}; };
+        gemm_tile(nq, BKP, D, qs.get() + q0 * DP, DP, 1, kt.get(), BKP, s.get(), BKP, Init::Zero, nullptr, cols);
+        mask_scores(p, b, q0, nq, k0, nk, s.get(), BKP);  // also the columns cols() left unwritten
         for (int64_t i = 0; i < nq; i++) exp_row(s.get() + i * BKP, BKP, lse[q0 + i]);  // s := P
         // dV += Pᵀ·dO
-        gemm_tile(nk, DvP, nq, s.get(), 1, BKP, dO.get() + q0 * DvP, DvP, dv.get(), DvP, false);
-        // dP = dO·Vᵀ, then dS = P ∘ (dP - Di) in place
-        gemm_tile(nq, BKP, Dv, dO.get() + q0 * DvP, DvP, 1, vt.get(), BKP, dp.get(), BKP, true);
+        gemm_tile(nk, DvP, nq, s.get(), 1, BKP, dO.get() + q0 * DvP, DvP, dv.get(), DvP, Init::Add, nullptr, queries);
+        // dP = dO·Vᵀ, then dS = P ∘ (dP - Di) in place (0 where dP was not computed: P is 0 there)
+        gemm_tile(nq, BKP, Dv, dO.get() + q0 * DvP, DvP, 1, vt.get(), BKP, dp.get(), BKP, Init::Zero, nullptr, cols);
         for (int64_t i = 0; i < nq; i++) {
           float* d = dp.get() + i * BKP;
           const float* pr = s.get() + i * BKP;
           const vf dii = splat(di[q0 + i]);
-          for (int64_t j = 0; j < BKP; j += W) store(d + j, load(pr + j) * (load(d + j) - dii));
+          const int64_t c = diag ? std::min(BKP, (i + delta + W) / W * W) : BKP;
+          for (int64_t j = 0; j < c; j += W) store(d + j, load(pr + j) * (load(d + j) - dii));
+          for (int64_t j = c; j < BKP; j += W) store(d + j, vf{});
         }
         // dK += dSᵀ·(Q·scale); dQ += dS·K (scaled once at the end)
-        gemm_tile(nk, DP, nq, dp.get(), 1, BKP, qs.get() + q0 * DP, DP, dk.get(), DP, false);
-        gemm_tile(nq, DP, nk, dp.get(), BKP, 1, kp.get(), DP, dq.get() + q0 * DP, DP, false);
+        gemm_tile(nk, DP, nq, dp.get(), 1, BKP, qs.get() + q0 * DP, DP, dk.get(), DP, Init::Add, nullptr, queries);
+        gemm_tile(nq, DP, nk, dp.get(), BKP, 1, kp.get(), DP, dq.get() + q0 * DP, DP, Init::Add, nullptr, keys);
       }
       float* dk_out = p.dk + (b * Tk + k0) * D;
       float* dv_out = p.dv + (b * Tk + k0) * Dv;
