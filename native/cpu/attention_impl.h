@@ -173,6 +173,15 @@ static void pack(const float* src, int64_t rs, int64_t cs, int64_t rows, int64_t
     for (int64_t j = cols; j < ld; j++) d[j] = 0.f;
   }
 }
+// Asks for rows [0, n) of a matrix with dense rows (row i at m + i·rs, `cols` floats) to be
+// brought into the cache while the current block is computed: the next key block's K and V
+// come from memory or another core's cache, and the tile products stall on them otherwise.
+static void prefetch_rows(const float* m, int64_t rs, int64_t cs, int64_t n, int64_t cols) {
+  if (cs != 1) return;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t e = 0; e < cols; e += 64 / sizeof(float)) __builtin_prefetch(m + i * rs + e, 0, 2);
+}
+
 // Scores of one (query block × key block) tile, masked: entries a query may not attend
 // (causal, a false bool mask, key padding of the tile) become -inf; a float mask is added.
 // Row-major by query (s[i·ld + j], the backward's layout).
@@ -247,6 +256,11 @@ static void forward(const AttnArgs& p, TaskQueue& tasks) {
       const int64_t nk = std::min(kBlockK, key_end - k0);
       const bool diag = p.causal && k0 + nk - 1 > q0;  // some key of the tile follows some query
       const float* kb = p.k.at(b) + k0 * p.k.rs;
+      if (k0 + kBlockK < key_end) {
+        const int64_t nn = std::min(kBlockK, key_end - k0 - kBlockK);
+        prefetch_rows(kb + kBlockK * p.k.rs, p.k.rs, p.k.cs, nn, D);
+        prefetch_rows(p.v.at(b) + (k0 + kBlockK) * p.v.rs, p.v.rs, p.v.cs, nn, Dv);
+      }
       if (diag)  // key row j is seen from query k0 + j on: start at the vector holding it
         gemm_tile(nk, BQP, D, kb, p.k.rs, p.k.cs, qt.get(), BQP, st.get(), BQP, Init::Zero, nullptr,
                   [&](int64_t j, int) { return Span{0, D, std::max<int64_t>(0, k0 + j - q0) / W * W, BQP}; });
@@ -342,6 +356,11 @@ static void backward(const AttnArgs& p, TaskQueue& tasks) {
     for (int64_t k0 = 0; k0 < Tk; k0 += kBlockK) {
       const int64_t nk = std::min(kBlockK, Tk - k0);
       const float* kb = p.k.at(b) + k0 * p.k.rs;
+      if (k0 + kBlockK < Tk) {
+        const int64_t nn = std::min(kBlockK, Tk - k0 - kBlockK);
+        prefetch_rows(kb + kBlockK * p.k.rs, p.k.rs, p.k.cs, nn, D);
+        prefetch_rows(p.v.at(b) + (k0 + kBlockK) * p.v.rs, p.v.rs, p.v.cs, nn, Dv);
+      }
       pack_qt(kb, p.k.rs, p.k.cs, nk, D, 1.f, kt.get(), BKP);
       pack(kb, p.k.rs, p.k.cs, nk, D, 1.f, kp.get(), DP);
       pack_qt(p.v.at(b) + k0 * p.v.rs, p.v.rs, p.v.cs, nk, Dv, 1.f, vt.get(), BKP);
