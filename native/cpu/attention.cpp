@@ -38,9 +38,10 @@
 // shared one of simd_exp.h (vexp_nonpos: softmax arguments are <= 0).
 // Measured (B8 H8 T256 D64, one thread, best of alternating runs against the previous version
 // in one process on the shared 2-core machine, GFLOP/s as bench/run.ts counts them — causal
-// counted as half the full work): forward 117–139 (was 106–121), causal 86–105 (was 76–89),
-// backward ~146 (was ~143), causal 100–111 (was 84–100). The tile products run at roughly 80%
-// of the FMA peak; the rest of the forward is the exp and the loads of Q, K and V.
+// counted as half the full work): forward 109–139 (was 100–121), causal 86–105 (was 76–89),
+// backward 129–153 (was 121–148), causal 97–119 (was 84–105). The tile products run at
+// roughly 80% of the FMA peak; the rest of the forward is the exp and the loads of Q, K and V.
+// Two threads roughly double these only when the second core is free.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
