@@ -1,6 +1,6 @@
 // Vectorised softmax primitives over float32, shared by the softmax and loss kernels. One table of
 // functions per ISA (AVX-512, AVX2+FMA, generic 4-wide), chosen once at run time; the exp inside
-// is a polynomial accurate to ~1 ulp (see softmax.cpp), not libm.
+// is a polynomial accurate to ~1 ulp (see simd_exp.h), not libm.
 #pragma once
 #include <cstdint>
 
