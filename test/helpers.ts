@@ -3,6 +3,7 @@
 // Rerun a failure with the seed it prints: REF_SEED=<seed> npx jest test/ops.test.ts
 import * as tf from '../ts';
 import { RefTensor, Rng, closeness, numel } from './reference';
+import * as native from '../ts/native';
 import { BASE_SEED, rngFor } from './seed';
 
 /** A jest test with its own seeded rng; a failure names the seed to rerun with. Tensors created
@@ -118,4 +119,50 @@ export function expectThrows(fn: () => unknown, Cls: new (...args: never[]) => E
   const err = thrownBy(fn);
   expect(err).toBeInstanceOf(Cls);
   expect((err as Error).message).toMatch(message);
+}
+
+/** What one fuzzed kernel call should look like before it is broken: the op, each view's shape
+ *  (inputs then outputs) and the attributes of a consistent call. */
+export interface FuzzCall { op: string; shapes: number[][]; attrs: Record<string, number | string> }
+
+/**
+ * Fuzzes native kernels through the raw addon: `calls` times, a consistent call from `make`
+ * (given a random shape x of one of `ranks` and a picker), then usually one view swapped for a
+ * random one, one attribute set to a value from `values` or 'x', or a view dropped. Views are
+ * random strided windows over real buffers (one buffer per view position, so most calls pass the
+ * binding's overlap check; a few views are int32). Every call must run or throw a typed error,
+ * and both must happen often: a kernel trusting a shape it did not check would read or write
+ * outside a view and crash the process.
+ */
+export function fuzzKernelCalls(rng: Rng, opts: { calls: number; ranks: number[]; values: number[]; make: (x: number[], pick: <T>(xs: readonly T[]) => T) => FuzzCall }): void {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.uniform() * xs.length)];
+  const buffers = Array.from({ length: 8 }, () => tf.randn([4096]));
+  const ints = tf.zeros([4096], { dtype: 'int32' });
+  const contiguous = (shape: number[]) => shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+  const view = (k: number, shape: number[]): native.NativeView => {
+    const int = rng.uniform() < 0.03;
+    const strides = rng.uniform() < 0.7 ? contiguous(shape) : shape.map(() => pick([0, 1, 2, 3, 7, 40]));
+    return [(int ? ints : buffers[k]).storage.handle, int ? 1 : 0, pick([0, 0, 1, 13]), shape, strides];
+  };
+  const anyRank = Array.from({ length: Math.max(...opts.ranks) + 1 }, (_, r) => r);
+  const randomShape = () => Array.from({ length: pick(anyRank) }, () => pick([0, 1, 2, 3, 5]));
+  let threw = 0, ran = 0;
+  for (let i = 0; i < opts.calls; i++) {
+    const x = Array.from({ length: pick(opts.ranks) }, () => pick([1, 2, 3, 5]));
+    const { op, shapes, attrs } = opts.make(x, pick);
+    const views = shapes.map((sh, v) => view(v, sh));
+    const broken = rng.uniform();
+    if (broken < 0.4) views[Math.floor(rng.uniform() * views.length)] = view(0, randomShape());
+    else if (broken < 0.6) attrs[pick(Object.keys(attrs))] = pick([...opts.values, 'x']);
+    else if (broken < 0.65) views.pop();
+    try {
+      native.run(op, views, attrs);
+      ran++;
+    } catch (e) {
+      threw++;
+      if (!(e instanceof tf.TensorforgeError)) throw e;
+    }
+  }
+  expect(threw).toBeGreaterThan(opts.calls / 6);
+  expect(ran).toBeGreaterThan(opts.calls / 6);
 }

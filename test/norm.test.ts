@@ -10,7 +10,7 @@ import * as tf from '../ts';
 import * as native from '../ts/native';
 import * as R from './reference';
 import { RefTensor, Rng, finiteDiffVjp, normVjp } from './reference';
-import { expectClose, expectEqual, expectNoLeaks, fromRef, nonContiguous, seeded, toRef, expectThrows } from './helpers';
+import { expectClose, expectEqual, expectNoLeaks, fromRef, fuzzKernelCalls, nonContiguous, seeded, toRef, expectThrows } from './helpers';
 
 // Tolerances (float32 kernels vs float64): forward values are O(1) after normalisation and
 // carry a few ulps; weight/bias gradients and batchNorm's per-channel sums add up hundreds of
@@ -502,55 +502,31 @@ describe('the native kernels survive random shapes and attributes', () => {
   // buffer), random view counts and attributes: every call either works or throws a typed error.
   // A kernel trusting a shape it did not check would read or write outside a view and crash.
   seeded('fuzz: 3000 calls of the norm-family kernels', (rng) => {
-    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.uniform() * xs.length)];
-    // one buffer per view position, so most calls get past the binding's overlap check
-    const buffers = Array.from({ length: 8 }, () => tf.randn([4096]));
-    const ints = tf.zeros([4096], { dtype: 'int32' });
-    const contiguous = (shape: number[]) => shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
-    const view = (k: number, shape: number[]): native.NativeView => {
-      const int = rng.uniform() < 0.03;
-      const strides = rng.uniform() < 0.7 ? contiguous(shape) : shape.map(() => pick([0, 1, 2, 3, 7, 40]));
-      return [(int ? ints : buffers[k]).storage.handle, int ? 1 : 0, pick([0, 0, 1, 13]), shape, strides];
-    };
-    const randomShape = () => Array.from({ length: pick([0, 1, 2, 3, 4]) }, () => pick([0, 1, 2, 3, 5]));
-    const num = [0, 1, 2, -1, 0.5, 3, NaN, 1e-5, 1e9];
     const ops = ['layerNorm', 'layerNormBackward', 'batchNorm', 'batchNormBackward', 'activation', 'activationBackward'];
-    let threw = 0, ran = 0;
-    for (let i = 0; i < 3000; i++) {
-      // a consistent call for a random x, then (usually) one view or attribute broken
-      const op = pick(ops);
-      const x = Array.from({ length: pick([1, 2, 3, 4]) }, () => pick([1, 2, 3, 5]));
-      const k = 1 + Math.floor(rng.uniform() * x.length);
-      const lead = x.slice(0, x.length - k), norm = x.slice(x.length - k), C = [x[1] ?? 1];
-      const hw = pick([0, 1]), hb = pick([0, 1]);
-      const opt = (on: number, shape: number[]) => (on ? shape : [0]);
-      const shapes: Record<string, number[][]> = {
-        layerNorm: [x, opt(hw, norm), opt(hb, norm), x, lead, lead],
-        layerNormBackward: [x, opt(hw, norm), lead, lead, x, x, opt(hw, norm), opt(hb, norm)],
-        batchNorm: [x, opt(hw, C), opt(hb, C), x, C, C, C, C],
-        batchNormBackward: [x, opt(hw, C), C, C, x, x, opt(hw, C), opt(hb, C)],
-        activation: [x, x],
-        activationBackward: [x, x, x],
-      };
-      const views = shapes[op].map((sh, v) => view(v, sh));
-      const attrs: Record<string, number | string> = {
-        normDims: k, eps: 1e-5, hasWeight: hw, hasBias: hb, training: pick([0, 1]), momentum: 0.1, hasRunning: 1,
-        op: pick(['gelu', 'geluTanh', 'silu', 'softplus', 'leakyRelu', 'elu']), alpha: 0.5, beta: 2,
-      };
-      const broken = rng.uniform();
-      if (broken < 0.4) views[Math.floor(rng.uniform() * views.length)] = view(0, randomShape());
-      else if (broken < 0.6) attrs[pick(Object.keys(attrs))] = pick([...num, 'x']);
-      else if (broken < 0.65) views.pop();
-      try {
-        native.run(op, views, attrs);
-        ran++;
-      } catch (e) {
-        threw++;
-        if (!(e instanceof tf.TensorforgeError)) throw e;
-      }
-    }
-    expect(threw).toBeGreaterThan(500);
-    expect(ran).toBeGreaterThan(500);
+    fuzzKernelCalls(rng, {
+      calls: 3000, ranks: [1, 2, 3, 4], values: [0, 1, 2, -1, 0.5, 3, NaN, 1e-5, 1e9],
+      make: (x, pick) => {
+        const op = pick(ops);
+        const k = 1 + Math.floor(rng.uniform() * x.length);
+        const lead = x.slice(0, x.length - k), norm = x.slice(x.length - k), C = [x[1] ?? 1];
+        const hw = pick([0, 1]), hb = pick([0, 1]);
+        const opt = (on: number, shape: number[]) => (on ? shape : [0]);
+        const shapes: Record<string, number[][]> = {
+          layerNorm: [x, opt(hw, norm), opt(hb, norm), x, lead, lead],
+          layerNormBackward: [x, opt(hw, norm), lead, lead, x, x, opt(hw, norm), opt(hb, norm)],
+          batchNorm: [x, opt(hw, C), opt(hb, C), x, C, C, C, C],
+          batchNormBackward: [x, opt(hw, C), C, C, x, x, opt(hw, C), opt(hb, C)],
+          activation: [x, x],
+          activationBackward: [x, x, x],
+        };
+        return {
+          op, shapes: shapes[op], attrs: {
+            normDims: k, eps: 1e-5, hasWeight: hw, hasBias: hb, training: pick([0, 1]), momentum: 0.1, hasRunning: 1,
+            op: pick(['gelu', 'geluTanh', 'silu', 'softplus', 'leakyRelu', 'elu']), alpha: 0.5, beta: 2,
+          },
+        };
+      },
+    });
   });
 });
 

@@ -12,7 +12,7 @@ import * as optim from '../ts/optim';
 import * as native from '../ts/native';
 import * as R from './reference';
 import { RefState, Rng } from './reference';
-import { expectClose, expectEqual, expectNoLeaks, expectThrows, nonContiguous, seeded } from './helpers';
+import { expectClose, expectEqual, expectNoLeaks, expectThrows, fuzzKernelCalls, nonContiguous, seeded } from './helpers';
 
 // float32 kernels vs the float64 reference after 5 steps: a few ulps per operation, and Adam's
 // and RMSprop's divisions by small denominators amplify relative error, hence 1e-4 / 1e-6.
@@ -408,48 +408,25 @@ describe('typed errors', () => {
     });
   });
   seeded('random malformed native calls throw typed errors, never crash', (rng) => {
-    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.uniform() * xs.length)];
-    // one buffer per view position, so most calls get past the binding's overlap check
-    const buffers = Array.from({ length: 6 }, () => tf.randn([4096]));
-    const ints = tf.zeros([4096], { dtype: 'int32' });
-    const contiguous = (shape: number[]) => shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
-    const view = (k: number, shape: number[]): native.NativeView => {
-      const int = rng.uniform() < 0.03;
-      const strides = rng.uniform() < 0.7 ? contiguous(shape) : shape.map(() => pick([0, 1, 2, 3, 7, 40]));
-      return [(int ? ints : buffers[k]).storage.handle, int ? 1 : 0, pick([0, 0, 1, 13]), shape, strides];
-    };
-    const randomShape = () => Array.from({ length: pick([0, 1, 2, 3]) }, () => pick([0, 1, 2, 3, 5]));
-    const num = [0, 1, 2, -1, 0.5, 0.999, NaN, Infinity, 1e-8, 1e9, 1.5];
-    let threw = 0, ran = 0;
-    for (let i = 0; i < 3000; i++) {
-      const op = pick(['sgdStep', 'adamStep', 'rmspropStep', 'gradNorm', 'gradScale', 'gradClamp']);
-      const x = Array.from({ length: pick([0, 1, 2, 3]) }, () => pick([1, 2, 3, 5]));
-      const mom = pick([0, 0.9]), ams = pick([0, 1]), cen = pick([0, 1]);
-      const opt = (on: boolean) => (on ? x : [0]);
-      const shapes: Record<string, number[][]> = {
-        sgdStep: [x, x, opt(mom !== 0)], adamStep: [x, x, x, x, opt(ams === 1)], rmspropStep: [x, x, x, opt(mom !== 0), opt(cen === 1)],
-        gradNorm: [x, [1]], gradScale: [x], gradClamp: [x],
-      };
-      const views = shapes[op].map((sh, v) => view(v, sh));
-      const attrs: Record<string, number | string> = {
-        lr: 0.1, momentum: mom, dampening: 0, weightDecay: pick([0, 0.1]), nesterov: 0, maximize: pick([0, 1]), hasBuffer: pick([0, 1]),
-        beta1: 0.9, beta2: 0.999, eps: 1e-8, step: pick([1, 2, 7]), decoupled: pick([0, 1]), amsgrad: ams, alpha: 0.99, centered: cen,
-        normType: pick([1, 2, 3, Infinity]), scale: 0.5, clipValue: 1,
-      };
-      const broken = rng.uniform();
-      if (broken < 0.4) views[Math.floor(rng.uniform() * views.length)] = view(0, randomShape());
-      else if (broken < 0.6) attrs[pick(Object.keys(attrs))] = pick([...num, 'x']);
-      else if (broken < 0.65) views.pop();
-      try {
-        native.run(op, views, attrs);
-        ran++;
-      } catch (e) {
-        threw++;
-        if (!(e instanceof tf.TensorforgeError)) throw e;
-      }
-    }
-    expect(threw).toBeGreaterThan(500);
-    expect(ran).toBeGreaterThan(500);
+    fuzzKernelCalls(rng, {
+      calls: 3000, ranks: [0, 1, 2, 3], values: [0, 1, 2, -1, 0.5, 0.999, NaN, Infinity, 1e-8, 1e9, 1.5],
+      make: (x, pick) => {
+        const op = pick(['sgdStep', 'adamStep', 'rmspropStep', 'gradNorm', 'gradScale', 'gradClamp']);
+        const mom = pick([0, 0.9]), ams = pick([0, 1]), cen = pick([0, 1]);
+        const opt = (on: boolean) => (on ? x : [0]);
+        const shapes: Record<string, number[][]> = {
+          sgdStep: [x, x, opt(mom !== 0)], adamStep: [x, x, x, x, opt(ams === 1)], rmspropStep: [x, x, x, opt(mom !== 0), opt(cen === 1)],
+          gradNorm: [x, [1]], gradScale: [x], gradClamp: [x],
+        };
+        return {
+          op, shapes: shapes[op], attrs: {
+            lr: 0.1, momentum: mom, dampening: 0, weightDecay: pick([0, 0.1]), nesterov: 0, maximize: pick([0, 1]), hasBuffer: pick([0, 1]),
+            beta1: 0.9, beta2: 0.999, eps: 1e-8, step: pick([1, 2, 7]), decoupled: pick([0, 1]), amsgrad: ams, alpha: 0.99, centered: cen,
+            normType: pick([1, 2, 3, Infinity]), scale: 0.5, clipValue: 1,
+          },
+        };
+      },
+    });
   });
 });
 
