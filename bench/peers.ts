@@ -156,22 +156,28 @@ export function resolveOrt(dir?: string): { ort: Ort; from: string } | { note: s
   }
 }
 
-/** bench/run.ts timeOp for an asynchronous run: the same warm-up, repetition count and median. */
+/** The harness's timing plan, shared by tensorforge's cases (bench/run.ts timeOp) and the peers:
+ *  warm up for at least 2 runs and up to a fifth of the target time (50 runs at most), then repeat
+ *  enough times to fill the target (5 to 5000). */
+export const stillWarming = (runs: number, elapsedMs: number, targetMs: number) => runs < 2 || (elapsedMs < targetMs / 5 && runs < 50);
+export const repetitions = (elapsedMs: number, runs: number, targetMs: number) =>
+  Math.max(5, Math.min(5000, Math.ceil(targetMs / Math.max(elapsedMs / runs, 1e-3))));
+export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+
+/** timeOp for an asynchronous run: the same plan, the median of the samples. */
 export async function timeOpAsync(run: () => Promise<unknown>, targetMs: number): Promise<PeerTiming> {
-  const now = () => Number(process.hrtime.bigint()) / 1e6;
-  const warmStart = now();
+  const warmStart = nowMs();
   let warm = 0;
-  while (warm < 2 || (now() - warmStart < targetMs / 5 && warm < 50)) {
+  while (stillWarming(warm, nowMs() - warmStart, targetMs)) {
     await run();
     warm++;
   }
-  const estimate = (now() - warmStart) / warm;
-  const reps = Math.max(5, Math.min(5000, Math.ceil(targetMs / Math.max(estimate, 1e-3))));
+  const reps = repetitions(nowMs() - warmStart, warm, targetMs);
   const samples: number[] = [];
   for (let r = 0; r < reps; r++) {
-    const t0 = now();
+    const t0 = nowMs();
     await run();
-    samples.push(now() - t0);
+    samples.push(nowMs() - t0);
   }
   return summarize(samples);
 }

@@ -17,7 +17,7 @@ import { measurePeak, packageRoot } from '../ts/native';
 import { attentionBackward, attentionForward } from '../ts/ops/attention';
 import { conv2dBackward } from '../ts/ops/conv';
 import { barChart } from '../ts/plot';
-import { PEER_NAMES, PeerInfo, PeerJob, PeerRun, PeerSpec, runPeers } from './peers';
+import { PEER_NAMES, PeerInfo, PeerJob, PeerRun, PeerSpec, PeerTiming, nowMs, repetitions, runPeers, stillWarming, summarize } from './peers';
 
 type Tensor = tf.Tensor;
 
@@ -1119,27 +1119,22 @@ function peakBytesOf(run: () => Tensor | Tensor[]): number {
   return peak - before.bytes - before.scratchBytes;
 }
 
-export function timeOp(run: () => Tensor | Tensor[], targetMs: number): { medianMs: number; minMs: number; reps: number } {
-  const now = () => Number(process.hrtime.bigint()) / 1e6;
-  const warmStart = now();
+export function timeOp(run: () => Tensor | Tensor[], targetMs: number): PeerTiming {
+  const warmStart = nowMs();
   let warm = 0;
-  while (warm < 2 || (now() - warmStart < targetMs / 5 && warm < 50)) {
+  while (stillWarming(warm, nowMs() - warmStart, targetMs)) {
     disposeAll(run());
     warm++;
   }
-  const estimate = (now() - warmStart) / warm;
-  const reps = Math.max(5, Math.min(5000, Math.ceil(targetMs / Math.max(estimate, 1e-3))));
+  const reps = repetitions(nowMs() - warmStart, warm, targetMs);
   const samples: number[] = [];
   for (let r = 0; r < reps; r++) {
-    const t0 = now();
+    const t0 = nowMs();
     const out = run();
-    samples.push(now() - t0);
+    samples.push(nowMs() - t0);
     disposeAll(out);
   }
-  samples.sort((a, b) => a - b);
-  const mid = samples.length >> 1;
-  const medianMs = samples.length % 2 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2;
-  return { medianMs, minMs: samples[0], reps };
+  return summarize(samples);
 }
 
 // ---- running ------------------------------------------------------------------------------
