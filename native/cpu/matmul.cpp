@@ -507,6 +507,68 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int6
   gemm_serial(config(), M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
 }
 
+GemmTile gemm_tile() {
+  const Config& cfg = config();
+  return {cfg.mr, cfg.nr, cfg.vw, cfg.direct_b};
+}
+
+void gemm_pack_a(int64_t M, int64_t K, const float* A, int64_t rsa, int64_t csa, float* dst) {
+  const Config& cfg = config();
+  if (M > 0 && K > 0) cfg.pack_a(K, M, A, rsa, csa, cfg.mr, 0, dst);
+}
+
+// Panel by panel of B: its KC-deep slice stays in L1 while every A micro-panel sweeps it (the
+// whole packed A, a few hundred KiB for a convolution's weights, is read from L2).
+void gemm_packed(int64_t M, int64_t N, int64_t K, const float* Ap, const float* Bp, float* C,
+                 int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; i++) std::memset(C + i * ldc, 0, static_cast<size_t>(N) * sizeof(float));
+    return;
+  }
+  const Config& cfg = config();
+  const int64_t KC = balanced_block(K, cfg.kc, 8);
+  for (int64_t jr = 0; jr < N; jr += cfg.nr) {
+    const int nr = static_cast<int>(std::min<int64_t>(cfg.nr, N - jr));
+    const int nv = (nr + cfg.vw - 1) / cfg.vw;
+    const int64_t w = nv * cfg.vw;
+    const float* bp = Bp + jr * K;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      for (int64_t ir = 0; ir < M; ir += cfg.mr) {
+        const int rows = static_cast<int>(std::min<int64_t>(cfg.mr, M - ir));
+        cfg.kern[rows - 1][nv - 1](kc, Ap + ir * K + pc * rows, rows, bp + pc * w, w, C + ir * ldc + jr, ldc, nr,
+                                   accumulate || pc > 0);
+      }
+    }
+  }
+}
+
+void gemm_packed_a(int64_t M, int64_t N, int64_t K, const float* Ap, const float* B, int64_t ldb,
+                   float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; i++) std::memset(C + i * ldc, 0, static_cast<size_t>(N) * sizeof(float));
+    return;
+  }
+  const Config& cfg = config();
+  const int64_t KC = balanced_block(K, cfg.kc, 8);
+  for (int64_t jr = 0; jr < N; jr += cfg.nr) {
+    const int nr = static_cast<int>(std::min<int64_t>(cfg.nr, N - jr));
+    const int nv = (nr + cfg.vw - 1) / cfg.vw;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      for (int64_t ir = 0; ir < M; ir += cfg.mr) {
+        const int rows = static_cast<int>(std::min<int64_t>(cfg.mr, M - ir));
+        cfg.kern[rows - 1][nv - 1](kc, Ap + ir * K + pc * rows, rows, B + pc * ldb + jr, ldb, C + ir * ldc + jr, ldc,
+                                   nr, accumulate || pc > 0);
+      }
+    }
+  }
+}
+
 void matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float* A,
                 const int64_t* aOff, int64_t rsa, int64_t csa, const float* B,
                 const int64_t* bOff, int64_t rsb, int64_t csb, float* C) {
