@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/memory.h"
 #include "core/registry.h"
@@ -201,7 +202,29 @@ struct Grid {
   int64_t Hp, Wp, plane, Q;  // padded plane, and the grid positions up to the last real output
   explicit Grid(const Conv& c)
       : Hp(c.H + c.pt + c.pb), Wp(c.W + c.pl + c.pr), plane(Hp * Wp), Q((c.Ho - 1) * Wp + c.Wo) {}
+  // Floats past the last padded plane a shifted read can reach: < one panel.
+  int64_t tail(const GemmTile& t) const { return t.nr + t.vw; }
 };
+
+// Zero-bordered copies of the N·C planes of X (NCHW) into xp, plus a zeroed tail.
+void pad_planes(const Conv& c, const Grid& gr, const float* X, float* xp) {
+  const int64_t planes = c.N * c.C, tail = gr.tail(gemm_tile());
+  std::fill(xp + planes * gr.plane, xp + planes * gr.plane + tail, 0.f);
+  parallel_for(planes, 4, [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; s++) {
+      float* d = xp + s * gr.plane;
+      const float* src = X + s * c.HW();
+      std::fill(d, d + c.pt * gr.Wp, 0.f);
+      for (int64_t h = 0; h < c.H; h++) {
+        float* r = d + (c.pt + h) * gr.Wp;
+        std::fill(r, r + c.pl, 0.f);
+        std::memcpy(r + c.pl, src + h * c.W, static_cast<size_t>(c.W) * sizeof(float));
+        std::fill(r + c.pl + c.W, r + gr.Wp, 0.f);
+      }
+      std::fill(d + (c.pt + c.H) * gr.Wp, d + gr.plane, 0.f);
+    }
+  });
+}
 
 // Panel rows of grid positions [q0, q0 + nw) for every (c, i, j) of the group whose first
 // padded plane is xg; rows are w floats (padding zeroed). Rows may read past the plane into
@@ -269,6 +292,8 @@ TF_CLONES void grid_scatter(const Conv& c, const Grid& gr, const float* ct, int6
   }
 }
 
+constexpr int64_t kGridMinChannels = 16;
+
 // ---- forward ------------------------------------------------------------------------------
 // out = conv(X, Wr) (+ bias) for the geometry c, with Wr row-major [G][Cog][Kg] (the weight's
 // own layout). Shared by the forward and, through the transposed convolution, the input gradient.
@@ -298,43 +323,32 @@ void run_forward(const Conv& c, const float* X, const float* Wr, const float* bi
     return;
   }
   const GemmTile tile = gemm_tile();
-  const bool stride1 = c.sh == 1 && c.sw == 1;
-  Scratch<float> ap(stride1 && tile.direct_b ? 0 : static_cast<size_t>(c.Co * Kg));
-  if (!(stride1 && tile.direct_b))
+  // The grid (below) reads the planes in place with one micro-kernel call (and one pass over
+  // the output tile) per tap, Cg deep, and copies every output once more: with few input
+  // channels that traffic dominates, and a 1-channel conv ran 1.7-4x slower on the grid than
+  // through the per-panel gather, which writes the outputs directly.
+  const bool stride1 = c.sh == 1 && c.sw == 1 && c.Cg() >= kGridMinChannels;
+  const bool per_tap = stride1 && tile.direct_b;
+  Scratch<float> ap(per_tap ? 0 : static_cast<size_t>(c.Co * Kg));
+  if (!per_tap)
     for (int64_t g = 0; g < c.G; g++) gemm_pack_a(Cog, Kg, Wr + g * Cog * Kg, Kg, 1, ap.get() + g * Cog * Kg);
   if (stride1) {
     const Grid gr(c);
-    // Padded copies of every plane; the tail covers the furthest read of the last panel
-    // (< plane + nr past the last plane's start).
-    const int64_t planes = c.N * c.C, tail = tile.nr + tile.vw;
-    Scratch<float> xp(static_cast<size_t>(planes * gr.plane + tail));
-    std::fill(xp.get() + planes * gr.plane, xp.get() + planes * gr.plane + tail, 0.f);
-    parallel_for(planes, 4, [&](int64_t s0, int64_t s1) {
-      for (int64_t s = s0; s < s1; s++) {
-        float* d = xp.get() + s * gr.plane;
-        const float* src = X + s * c.HW();
-        std::fill(d, d + c.pt * gr.Wp, 0.f);
-        for (int64_t h = 0; h < c.H; h++) {
-          float* r = d + (c.pt + h) * gr.Wp;
-          std::fill(r, r + c.pl, 0.f);
-          std::memcpy(r + c.pl, src + h * c.W, static_cast<size_t>(c.W) * sizeof(float));
-          std::fill(r + c.pl + c.W, r + gr.Wp, 0.f);
-        }
-        std::fill(d + (c.pt + c.H) * gr.Wp, d + gr.plane, 0.f);
-      }
-    });
+    const int64_t planes = c.N * c.C;
+    Scratch<float> xp(static_cast<size_t>(planes * gr.plane + gr.tail(tile)));
+    pad_planes(c, gr, X, xp.get());
     // With in-place B (AVX-512), the micro-kernel reads the padded planes directly, one tap at
     // a time (k = input channel, B rows one plane apart), accumulating the taps in the tile:
     // no column matrix at all. The weights are then packed per tap, [G][taps][Cog × Cg].
     const int64_t taps = c.taps();
-    Scratch<float> apt(tile.direct_b ? static_cast<size_t>(c.Co * Kg) : 0);
-    if (tile.direct_b)
+    Scratch<float> apt(per_tap ? static_cast<size_t>(c.Co * Kg) : 0);
+    if (per_tap)
       for (int64_t g = 0; g < c.G; g++)
         for (int64_t tp = 0; tp < taps; tp++)
           gemm_pack_a(Cog, c.Cg(), Wr + g * Cog * Kg + tp, Kg, taps, apt.get() + (g * taps + tp) * Cog * c.Cg());
     const int64_t Qb = block_cols(Kg, gr.Q), qblocks = (gr.Q + Qb - 1) / Qb;
     parallel_for(c.N * c.G * qblocks, 1, [&](int64_t t0, int64_t t1) {
-      Scratch<float> panel(tile.direct_b ? 0 : static_cast<size_t>(Kg * tile.nr));
+      Scratch<float> panel(per_tap ? 0 : static_cast<size_t>(Kg * tile.nr));
       Scratch<float> ct(static_cast<size_t>(Cog * tile.nr));  // the panel's outputs on the grid
       for (int64_t t = t0; t < t1; t++) {
         const int64_t n = t / (c.G * qblocks), g = t / qblocks % c.G;
@@ -343,7 +357,7 @@ void run_forward(const Conv& c, const float* X, const float* Wr, const float* bi
         float* C = O + (n * c.Co + g * Cog) * P;
         for (int64_t q0 = b0; q0 < b1; q0 += tile.nr) {
           const int64_t nw = std::min<int64_t>(tile.nr, b1 - q0);
-          if (tile.direct_b) {
+          if (per_tap) {
             for (int64_t tp = 0; tp < taps; tp++)
               gemm_packed_a(Cog, nw, c.Cg(), apt.get() + (g * taps + tp) * Cog * c.Cg(),
                             xg + (tp / c.kw) * c.dh * gr.Wp + (tp % c.kw) * c.dw + q0, gr.plane, ct.get(), tile.nr, tp > 0);
@@ -414,7 +428,9 @@ void conv2d_input_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
   if (gx.numel() == 0) return;
   const int64_t P = c.P(), Cg = c.Cg(), Cog = c.Cog(), Kg = c.Kg(), taps = c.taps();
   const int64_t eh = c.dh * (c.kh - 1), ew = c.dw * (c.kw - 1);
-  if (c.sh == 1 && c.sw == 1 && c.Co > 0 && c.pt <= eh && c.pb <= eh && c.pl <= ew && c.pr <= ew) {
+  // (The transposed convolution has Cg output channels: with fewer than a micro-tile's rows
+  // its GEMM runs mostly empty, and the col2im path below is faster, e.g. for 1 channel.)
+  if (c.sh == 1 && c.sw == 1 && c.Co > 0 && Cg >= 8 && c.pt <= eh && c.pb <= eh && c.pl <= ew && c.pr <= ew) {
     // Stride 1: the input gradient is itself a convolution, of gOut padded by the kernel's
     // extent minus the padding, with the channel roles swapped and the taps flipped. It runs
     // on the forward's path (no col2im scatter, disjoint output tiles).
@@ -467,6 +483,80 @@ void conv2d_input_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
 TF_REGISTER_KERNEL("conv2dInputGrad", 2, 1, false, conv2d_input_grad_kernel);
 
 // ---- weight gradient ----------------------------------------------------------------------
+// Stride 1, on the padded grid: gW[g] = Σ_n Σ_q gOut_grid[n, g][:, q] · col[n, g][:, q]ᵀ, with
+// column-matrix row (c, i, j) the padded plane c shifted by (i·dh, j·dw), as in the forward.
+// Per task (image, group, block of grid positions), both operands are packed straight from
+// those planes (16×16 register transposes: q, the reduction index, is the contiguous one in
+// both), with no im2col copy. The dropped grid columns must add nothing: gOut is zero there and
+// their packed B rows are zeroed too, so an infinite input pixel they happen to read cannot
+// turn into 0·inf = NaN.
+void weight_grad_grid(const Conv& c, const float* X, const float* GO, float* GW) {
+  const GemmTile tile = gemm_tile();
+  const Grid gr(c);
+  const int64_t Kg = c.Kg(), Cog = c.Cog(), Cg = c.Cg(), taps = c.taps(), wsize = c.Co * Kg, P = c.P();
+  Scratch<float> xp(static_cast<size_t>(c.N * c.C * gr.plane + gr.tail(tile)));
+  pad_planes(c, gr, X, xp.get());
+  // gOut on the grid (rows of Wp, zero in the dropped columns): [N · Co][Q]
+  Scratch<float> gg(static_cast<size_t>(c.N * c.Co * gr.Q));
+  parallel_for(c.N * c.Co, 16, [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; s++) {
+      float* d = gg.get() + s * gr.Q;
+      const float* src = GO + s * P;
+      for (int64_t ho = 0; ho < c.Ho; ho++) {
+        float* r = d + ho * gr.Wp;
+        std::memcpy(r, src + ho * c.Wo, static_cast<size_t>(c.Wo) * sizeof(float));
+        if (ho + 1 < c.Ho) std::fill(r + c.Wo, r + gr.Wp, 0.f);
+      }
+    }
+  });
+  // Blocks of grid positions: the reduction depth of each GEMM, whose every block re-reads and
+  // re-writes the gW tile, so as deep as the packed B (Kg × Qb) allows in half the L2, and
+  // equal (a 192 + 30 split of a 14×14 image cost 10%).
+  const int64_t cap = std::max<int64_t>(16, (512 << 10) / (4 * std::max<int64_t>(Kg, 1)));
+  const int64_t qblocks = (gr.Q + cap - 1) / cap;
+  const int64_t Qb = std::min(gr.Q, ((gr.Q + qblocks - 1) / qblocks + 15) / 16 * 16);
+  const int64_t tasks = c.N * c.G * qblocks;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(num_threads(), tasks));
+  const int64_t per = (tasks + parts - 1) / parts;
+  Scratch<float> partial(static_cast<size_t>((parts - 1) * wsize));
+  parallel_for(parts, 1, [&](int64_t r0, int64_t r1) {
+    const int64_t kw_pad = (Kg + tile.nr - 1) / tile.nr * tile.nr;
+    Scratch<float> pa(static_cast<size_t>(Cog * Qb));
+    Scratch<float> pb(static_cast<size_t>(kw_pad * Qb));
+    std::vector<const float*> cols(static_cast<size_t>(Kg));
+    for (int64_t r = r0; r < r1; r++) {
+      float* acc = r == 0 ? GW : partial.get() + (r - 1) * wsize;
+      std::fill(acc, acc + wsize, 0.f);
+      for (int64_t t = r * per; t < std::min(tasks, (r + 1) * per); t++) {
+        const int64_t n = t / (c.G * qblocks), g = t / qblocks % c.G;
+        const int64_t q0 = t % qblocks * Qb, qn = std::min(gr.Q, q0 + Qb) - q0;
+        const float* xg = xp.get() + (n * c.C + g * Cg) * gr.plane + q0;
+        for (int64_t ch = 0; ch < Cg; ch++)
+          for (int64_t tp = 0; tp < taps; tp++)
+            cols[ch * taps + tp] = xg + ch * gr.plane + (tp / c.kw) * c.dh * gr.Wp + (tp % c.kw) * c.dw;
+        gemm_pack_a(Cog, qn, gg.get() + (n * c.Co + g * Cog) * gr.Q + q0, gr.Q, 1, pa.get());
+        gemm_pack_b_cols(qn, Kg, cols.data(), pb.get());
+        // Zero the packed rows of dropped grid columns, in every panel (panel j0 at j0 · qn).
+        for (int64_t q = q0; q < q0 + qn; q++) {
+          if (q % gr.Wp < c.Wo) continue;
+          for (int64_t j0 = 0; j0 < Kg; j0 += tile.nr) {
+            const int64_t nw = std::min<int64_t>(tile.nr, Kg - j0), w = (nw + tile.vw - 1) / tile.vw * tile.vw;
+            std::fill_n(pb.get() + j0 * qn + (q - q0) * w, w, 0.f);
+          }
+        }
+        gemm_packed(Cog, Kg, qn, pa.get(), pb.get(), acc + g * Cog * Kg, Kg, true);
+      }
+    }
+  });
+  if (parts > 1)
+    parallel_for(wsize, 1 << 14, [&](int64_t i0, int64_t i1) {
+      for (int64_t q = 1; q < parts; q++) {
+        const float* src = partial.get() + (q - 1) * wsize;
+        for (int64_t i = i0; i < i1; i++) GW[i] += src[i];
+      }
+    });
+}
+
 // views: input x [N, C, H, W], gOut [N, Co, Ho, Wo]; output gW [Co, C / G, kh, kw].
 void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
   const char* op = "conv2dWeightGrad";
@@ -481,6 +571,10 @@ void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
   float* GW = gw.ptr<float>();
   if (c.N == 0) {
     std::fill(GW, GW + wsize, 0.f);
+    return;
+  }
+  if (c.sh == 1 && c.sw == 1 && !c.pointwise() && c.Cg() >= kGridMinChannels) {
+    weight_grad_grid(c, x.ptr<float>(), gout.ptr<float>(), GW);
     return;
   }
   const bool direct = c.pointwise();

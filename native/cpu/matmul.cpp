@@ -265,6 +265,19 @@ TF_T512 void pack_transposed_512(int64_t kc, int rows, const float* src, int64_t
   }
 }
 
+// As pack_transposed_512, for up to 16 source rows at arbitrary addresses; all 16 lanes of
+// dst are written (zeros past `rows`).
+TF_T512 void pack_rows_512(int64_t kc, int rows, const float* const* src, float* dst, int64_t ld) {
+  __m512 r[16];
+  for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+    const int kn = static_cast<int>(std::min<int64_t>(16, kc - k0));
+    const __mmask16 kmask = static_cast<__mmask16>((1u << kn) - 1u);
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_maskz_loadu_ps(kmask, src[i] + k0) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int k = 0; k < kn; k++) _mm512_storeu_ps(dst + (k0 + k) * ld, r[k]);
+  }
+}
+
 #pragma GCC diagnostic pop
 
 void pack_b_512(int64_t kc, int64_t n, const float* B, int64_t rsb, int64_t csb, int w, int vw,
@@ -515,6 +528,26 @@ GemmTile gemm_tile() {
 void gemm_pack_a(int64_t M, int64_t K, const float* A, int64_t rsa, int64_t csa, float* dst) {
   const Config& cfg = config();
   if (M > 0 && K > 0) cfg.pack_a(K, M, A, rsa, csa, cfg.mr, 0, dst);
+}
+
+void gemm_pack_b_cols(int64_t K, int64_t N, const float* const* cols, float* dst) {
+  const Config& cfg = config();
+  for (int64_t j0 = 0; j0 < N; j0 += cfg.nr) {
+    const int nw = static_cast<int>(std::min<int64_t>(cfg.nr, N - j0));
+    const int w = (nw + cfg.vw - 1) / cfg.vw * cfg.vw;
+#if defined(__x86_64__)
+    if (cfg.pack_b == pack_b_512) {
+      for (int g = 0; g < w; g += 16) pack_rows_512(K, std::min(16, nw - g), cols + j0 + g, dst + g, w);
+      dst += K * w;
+      continue;
+    }
+#endif
+    for (int j = 0; j < nw; j++)
+      for (int64_t k = 0; k < K; k++) dst[k * w + j] = cols[j0 + j][k];
+    for (int64_t k = 0; k < K; k++)
+      for (int j = nw; j < w; j++) dst[k * w + j] = 0.f;
+    dst += K * w;
+  }
 }
 
 // Panel by panel of B: its KC-deep slice stays in L1 while every A micro-panel sweeps it (the

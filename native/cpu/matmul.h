@@ -36,6 +36,9 @@ struct GemmTile {
 GemmTile gemm_tile();
 // Packs A (element (i, k) at i*rsa + k*csa) into `dst` (M·K floats, 64-byte aligned).
 void gemm_pack_a(int64_t M, int64_t K, const float* A, int64_t rsa, int64_t csa, float* dst);
+// Packs B (K × N) whose column j is the contiguous vector cols[j][0..K) (any addresses: a
+// convolution's shifted input planes) into `dst`, 64-byte aligned, in the packed-B layout.
+void gemm_pack_b_cols(int64_t K, int64_t N, const float* const* cols, float* dst);
 // C (M×N, row stride ldc) = Ap · Bp, or += when `accumulate`; one thread, like gemm_f32.
 // Bp must be 64-byte aligned (the AVX2 kernel loads it with aligned loads).
 void gemm_packed(int64_t M, int64_t N, int64_t K, const float* Ap, const float* Bp, float* C,
