@@ -176,21 +176,6 @@ void im2col(const Conv& c, const float* xg, int64_t c0, int64_t c1, int64_t p0, 
         gather_row(c, xg + ch * c.HW(), i, j, p0, p1, col + (((ch - c0) * c.kh + i) * c.kw + j) * np);
 }
 
-// The column matrix of output positions [p0, p1) (at most one micro-panel, nr wide) written
-// straight into the packed-B layout gemm_packed reads: Kg rows of `w` floats, w the width
-// rounded up to the vector width, padding zeroed. This replaces the copy the GEMM would
-// otherwise make of a row-major column block.
-void im2col_panel(const Conv& c, const float* xg, int64_t p0, int64_t p1, int64_t w, float* dst) {
-  const int64_t nw = p1 - p0;
-  for (int64_t ch = 0; ch < c.Cg(); ch++)
-    for (int64_t i = 0; i < c.kh; i++)
-      for (int64_t j = 0; j < c.kw; j++) {
-        gather_row(c, xg + ch * c.HW(), i, j, p0, p1, dst);
-        std::fill(dst + nw, dst + w, 0.f);
-        dst += w;
-      }
-}
-
 // ---- stride 1 on the padded grid --------------------------------------------------------
 // With stride 1, output position (ho, wo) reads input pixel (ho + i·dh - pt, wo + j·dw - pl).
 // Copy each input plane once into a zero-bordered Hp × Wp plane and index output positions on
@@ -297,55 +282,42 @@ constexpr int64_t kGridMinChannels = 16;
 // ---- forward ------------------------------------------------------------------------------
 // out = conv(X, Wr) (+ bias) for the geometry c, with Wr row-major [G][Cog][Kg] (the weight's
 // own layout). Shared by the forward and, through the transposed convolution, the input gradient.
-void run_forward(const Conv& c, const float* X, const float* Wr, const float* bias, int64_t bstride, float* O) {
+// Stride 1 on the padded grid (see Grid). With in-place B (AVX-512) the micro-kernel reads the
+// padded planes directly; otherwise each micro-panel's Kg rows are copied (grid_panel), one
+// contiguous copy per row, and multiplied by the weights packed once per call.
+void forward_grid(const Conv& c, const float* X, const float* Wr, const float* bias, int64_t bstride, float* O) {
   const int64_t P = c.P(), Kg = c.Kg(), Cog = c.Cog();
-  const int64_t Pb = block_cols(Kg, P), blocks = (P + Pb - 1) / Pb;
-  const int64_t tasks = c.N * c.G * blocks;
-  auto fill_bias = [&](float* C, int64_t g, int64_t np) {
-    for (int64_t m = 0; m < Cog; m++) std::fill(C + m * P, C + m * P + np, bias[(g * Cog + m) * bstride]);
-  };
-  if (c.pointwise()) {
-    // The input image is its own column matrix, read in place by gemm_f32; Wᵀ per group
-    // (Kg × Cog) is a column-major A it also reads in place.
-    Scratch<float> wt(static_cast<size_t>(c.Co * Kg));
-    for (int64_t g = 0; g < c.G; g++)
-      for (int64_t m = 0; m < Cog; m++)
-        for (int64_t k = 0; k < Kg; k++) wt[(g * Kg + k) * Cog + m] = Wr[(g * Cog + m) * Kg + k];
-    parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; t++) {
-        const int64_t n = t / (c.G * blocks), g = t / blocks % c.G, p0 = t % blocks * Pb, p1 = std::min(P, p0 + Pb);
-        float* C = O + (n * c.Co + g * Cog) * P + p0;
-        if (bias) fill_bias(C, g, p1 - p0);
-        gemm_f32(Cog, p1 - p0, Kg, wt.get() + g * Kg * Cog, 1, Cog, X + (n * c.C + g * c.Cg()) * c.HW() + p0, P, 1, C, P,
-                 bias != nullptr);
-      }
-    });
-    return;
-  }
   const GemmTile tile = gemm_tile();
-  // The grid (below) reads the planes in place with one micro-kernel call (and one pass over
-  // the output tile) per tap, Cg deep, and copies every output once more: with few input
-  // channels that traffic dominates, and a 1-channel conv ran 1.7-4x slower on the grid than
-  // through the per-panel gather, which writes the outputs directly.
-  const bool stride1 = c.sh == 1 && c.sw == 1 && c.Cg() >= kGridMinChannels;
-  const bool per_tap = stride1 && tile.direct_b;
+  const bool per_tap = tile.direct_b;
   Scratch<float> ap(per_tap ? 0 : static_cast<size_t>(c.Co * Kg));
   if (!per_tap)
     for (int64_t g = 0; g < c.G; g++) gemm_pack_a(Cog, Kg, Wr + g * Cog * Kg, Kg, 1, ap.get() + g * Cog * Kg);
-  if (stride1) {
+  {
     const Grid gr(c);
     const int64_t planes = c.N * c.C;
     Scratch<float> xp(static_cast<size_t>(planes * gr.plane + gr.tail(tile)));
     pad_planes(c, gr, X, xp.get());
-    // With in-place B (AVX-512), the micro-kernel reads the padded planes directly, one tap at
-    // a time (k = input channel, B rows one plane apart), accumulating the taps in the tile:
-    // no column matrix at all. The weights are then packed per tap, [G][taps][Cog × Cg].
-    const int64_t taps = c.taps();
+    // With in-place B (AVX-512), the micro-kernel reads the padded planes directly: k runs over
+    // the input channels of one tap (B rows one plane apart), the taps are segments at their own
+    // offsets, summed in registers (gemm_packed_a_taps): no column matrix at all. The weights
+    // are then packed with k = (tap, channel), [G][Cog × taps·Cg]. Deeper than a K block
+    // (Cg > 256), each tap is its own GEMM, accumulated in the tile.
+    const int64_t taps = c.taps(), Cg = c.Cg();
+    const bool fused = per_tap && Cg <= 256;
+    std::vector<int64_t> offs(static_cast<size_t>(taps));
+    for (int64_t tp = 0; tp < taps; tp++) offs[tp] = (tp / c.kw) * c.dh * gr.Wp + (tp % c.kw) * c.dw;
     Scratch<float> apt(per_tap ? static_cast<size_t>(c.Co * Kg) : 0);
-    if (per_tap)
+    if (fused) {
+      Scratch<float> wr(static_cast<size_t>(c.Co * Kg));  // [G·Cog][taps][Cg]
+      for (int64_t m = 0; m < c.Co; m++)
+        for (int64_t ch = 0; ch < Cg; ch++)
+          for (int64_t tp = 0; tp < taps; tp++) wr[(m * taps + tp) * Cg + ch] = Wr[(m * Cg + ch) * taps + tp];
+      for (int64_t g = 0; g < c.G; g++) gemm_pack_a(Cog, Kg, wr.get() + g * Cog * Kg, Kg, 1, apt.get() + g * Cog * Kg);
+    } else if (per_tap) {
       for (int64_t g = 0; g < c.G; g++)
         for (int64_t tp = 0; tp < taps; tp++)
-          gemm_pack_a(Cog, c.Cg(), Wr + g * Cog * Kg + tp, Kg, taps, apt.get() + (g * taps + tp) * Cog * c.Cg());
+          gemm_pack_a(Cog, Cg, Wr + g * Cog * Kg + tp, Kg, taps, apt.get() + (g * taps + tp) * Cog * Cg);
+    }
     const int64_t Qb = block_cols(Kg, gr.Q), qblocks = (gr.Q + Qb - 1) / Qb;
     parallel_for(c.N * c.G * qblocks, 1, [&](int64_t t0, int64_t t1) {
       Scratch<float> panel(per_tap ? 0 : static_cast<size_t>(Kg * tile.nr));
@@ -357,10 +329,13 @@ void run_forward(const Conv& c, const float* X, const float* Wr, const float* bi
         float* C = O + (n * c.Co + g * Cog) * P;
         for (int64_t q0 = b0; q0 < b1; q0 += tile.nr) {
           const int64_t nw = std::min<int64_t>(tile.nr, b1 - q0);
-          if (per_tap) {
+          if (fused) {
+            gemm_packed_a_taps(Cog, nw, Cg, static_cast<int>(taps), offs.data(), apt.get() + g * Cog * Kg, xg + q0, gr.plane,
+                               ct.get(), tile.nr, false);
+          } else if (per_tap) {
             for (int64_t tp = 0; tp < taps; tp++)
-              gemm_packed_a(Cog, nw, c.Cg(), apt.get() + (g * taps + tp) * Cog * c.Cg(),
-                            xg + (tp / c.kw) * c.dh * gr.Wp + (tp % c.kw) * c.dw + q0, gr.plane, ct.get(), tile.nr, tp > 0);
+              gemm_packed_a(Cog, nw, Cg, apt.get() + (g * taps + tp) * Cog * Cg, xg + offs[tp] + q0, gr.plane, ct.get(),
+                            tile.nr, tp > 0);
           } else {
             const int64_t w = (nw + tile.vw - 1) / tile.vw * tile.vw;
             grid_panel(c, gr, xg, q0, nw, w, panel.get());
@@ -372,22 +347,39 @@ void run_forward(const Conv& c, const float* X, const float* Wr, const float* bi
     });
     return;
   }
-  // The weights are packed once per call (the whole packed A stays in L2); each task builds its
-  // column block one micro-panel at a time in the packed layout and multiplies it at once, so
-  // the panel is still in L1/L2 when the micro-kernel reads it.
-  parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
-    Scratch<float> panel(static_cast<size_t>(Kg * tile.nr));
+}
+
+// out = conv(X, Wr) (+ bias) for the geometry c, with Wr row-major [G][Cog][Kg] (the weight's
+// own layout). Shared by the forward and, through the transposed convolution, the input gradient.
+// The grid needs enough input channels: it makes one micro-kernel call (one pass over the
+// output tile) per tap, Cg deep, and copies every output once more, and with few channels that
+// traffic dominates (a 1-channel conv ran 1.7-4x slower on the grid than through im2col).
+void run_forward(const Conv& c, const float* X, const float* Wr, const float* bias, int64_t bstride, float* O) {
+  if (c.sh == 1 && c.sw == 1 && !c.pointwise() && c.Cg() >= kGridMinChannels)
+    return forward_grid(c, X, Wr, bias, bstride, O);
+  const int64_t P = c.P(), Kg = c.Kg(), Cog = c.Cog();
+  const bool direct = c.pointwise();
+  const int64_t Pb = block_cols(Kg, P), blocks = (P + Pb - 1) / Pb;
+  // Wᵀ per group (Kg × Cog), so the GEMM reads it in place as a column-major A.
+  Scratch<float> wt(static_cast<size_t>(c.Co * Kg));
+  for (int64_t g = 0; g < c.G; g++)
+    for (int64_t m = 0; m < Cog; m++)
+      for (int64_t k = 0; k < Kg; k++) wt[(g * Kg + k) * Cog + m] = Wr[(g * Cog + m) * Kg + k];
+  parallel_for(c.N * c.G * blocks, 1, [&](int64_t t0, int64_t t1) {
+    Scratch<float> col(direct ? 0 : static_cast<size_t>(Kg * Pb));
     for (int64_t t = t0; t < t1; t++) {
       const int64_t n = t / (c.G * blocks), g = t / blocks % c.G, p0 = t % blocks * Pb, p1 = std::min(P, p0 + Pb);
       const float* xg = X + (n * c.C + g * c.Cg()) * c.HW();
-      float* C = O + (n * c.Co + g * Cog) * P;
-      if (bias) fill_bias(C + p0, g, p1 - p0);
-      for (int64_t q0 = p0; q0 < p1; q0 += tile.nr) {
-        const int64_t q1 = std::min(p1, q0 + tile.nr);
-        const int64_t w = (q1 - q0 + tile.vw - 1) / tile.vw * tile.vw;
-        im2col_panel(c, xg, q0, q1, w, panel.get());
-        gemm_packed(Cog, q1 - q0, Kg, ap.get() + g * Cog * Kg, panel.get(), C + q0, P, bias != nullptr);
+      const float* B = xg + p0;
+      int64_t ldb = P;
+      if (!direct) {
+        im2col(c, xg, 0, c.Cg(), p0, p1, col.get());
+        B = col.get(), ldb = p1 - p0;
       }
+      float* C = O + (n * c.Co + g * Cog) * P + p0;
+      if (bias)
+        for (int64_t m = 0; m < Cog; m++) std::fill(C + m * P, C + m * P + (p1 - p0), bias[(g * Cog + m) * bstride]);
+      gemm_f32(Cog, p1 - p0, Kg, wt.get() + g * Kg * Cog, 1, Cog, B, ldb, 1, C, P, bias != nullptr);
     }
   });
 }

@@ -50,6 +50,12 @@ using Kernel = void (*)(int64_t kc, const float* a, int64_t lda, const float* b,
 using PackFn = void (*)(int64_t kc, int64_t n, const float* src, int64_t rs, int64_t cs, int w,
                         int vw, float* dst);
 
+// C tile (rows × nr) [+]= sum over t < ntaps, k < kc of a[(t*kc + k)*MR + i] * b[offs[t] + k*ldb + j]:
+// several K segments of one packed A panel against B rows at per-segment offsets, summed in
+// registers (a convolution's taps read in place from its padded input planes).
+using TapKernel = void (*)(int ntaps, const int64_t* offs, int64_t kc, const float* a, const float* b,
+                           int64_t ldb, float* c, int64_t ldc, int nr, bool accumulate);
+
 constexpr int kMaxMR = 8;
 constexpr int kMaxNV = 3;
 
@@ -59,6 +65,7 @@ struct Config {
   int64_t kc, mc, nc;     // cache blocking: B micro-panel ~ L1, A block ~ L2, B block ~ L3
   Kernel kern[kMaxMR][kMaxNV];  // kern[rows-1][vectors-1]
   PackFn pack_a, pack_b;
+  TapKernel ktap[kMaxMR][kMaxNV];  // set where direct_b
   bool direct_b;          // kernels can read an unpacked row-major B (masked edge loads)
 };
 
@@ -209,6 +216,61 @@ struct K512 {
       if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(last, cl));
       _mm512_mask_storeu_ps(cl, last, r);
     }
+  }
+};
+
+// K512 over several K segments (see TapKernel): one pass over the C tile for all of them.
+template <int MR, int NV>
+struct K512Taps {
+  TF_T512 static void run(int ntaps, const int64_t* offs, int64_t kc, const float* __restrict a,
+                          const float* __restrict b, int64_t ldb, float* __restrict c, int64_t ldc,
+                          int nr, bool accumulate) {
+    const __mmask16 last = static_cast<__mmask16>((1u << (nr - (NV - 1) * 16)) - 1u);
+    __m512 acc[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
+    for (int t = 0; t < ntaps; t++) {
+      const float* bt = b + offs[t];
+#pragma GCC unroll 4
+      for (int64_t k = 0; k < kc; k++) {
+        __m512 bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV - 1; v++) bv[v] = _mm512_loadu_ps(bt + v * 16);
+        bv[NV - 1] = _mm512_maskz_loadu_ps(last, bt + (NV - 1) * 16);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+          const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+        a += MR;
+        bt += ldb;
+      }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      float* ci = c + i * ldc;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV - 1; v++) {
+        __m512 r = acc[i][v];
+        if (accumulate) r = _mm512_add_ps(r, _mm512_loadu_ps(ci + v * 16));
+        _mm512_storeu_ps(ci + v * 16, r);
+      }
+      __m512 r = acc[i][NV - 1];
+      float* cl = ci + (NV - 1) * 16;
+      if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(last, cl));
+      _mm512_mask_storeu_ps(cl, last, r);
+    }
+  }
+};
+template <int MR, int NV>
+struct FillTaps {
+  static void run(Config& c) {
+    c.ktap[MR - 1][NV - 1] = &K512Taps<MR, NV>::run;
+    if constexpr (NV > 1) FillTaps<MR, NV - 1>::run(c);
+    else if constexpr (MR > 1) FillTaps<MR - 1, 3>::run(c);
   }
 };
 
@@ -386,6 +448,7 @@ Config make_config() {
       c.mr = 8, c.nr = 48, c.vw = 16;
       c.kc = 256, c.mc = 256, c.nc = 3072;
       Fill<K512, 8, 3>::run(c);
+      FillTaps<8, 3>::run(c);
       c.pack_a = pack_a_512;
       c.pack_b = pack_b_512;
       c.direct_b = true;
@@ -598,6 +661,21 @@ void gemm_packed_a(int64_t M, int64_t N, int64_t K, const float* Ap, const float
         cfg.kern[rows - 1][nv - 1](kc, Ap + ir * K + pc * rows, rows, B + pc * ldb + jr, ldb, C + ir * ldc + jr, ldc,
                                    nr, accumulate || pc > 0);
       }
+    }
+  }
+}
+
+void gemm_packed_a_taps(int64_t M, int64_t N, int64_t kc, int ntaps, const int64_t* offs, const float* Ap,
+                        const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  const Config& cfg = config();
+  if (M <= 0 || N <= 0) return;
+  const int64_t K = kc * ntaps;
+  for (int64_t jr = 0; jr < N; jr += cfg.nr) {
+    const int nr = static_cast<int>(std::min<int64_t>(cfg.nr, N - jr));
+    const int nv = (nr + cfg.vw - 1) / cfg.vw;
+    for (int64_t ir = 0; ir < M; ir += cfg.mr) {
+      const int rows = static_cast<int>(std::min<int64_t>(cfg.mr, M - ir));
+      cfg.ktap[rows - 1][nv - 1](ntaps, offs, kc, Ap + ir * K, B + jr, ldb, C + ir * ldc + jr, ldc, nr, accumulate);
     }
   }
 }

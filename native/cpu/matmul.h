@@ -50,6 +50,13 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const float* Ap, const float* 
 void gemm_packed_a(int64_t M, int64_t N, int64_t K, const float* Ap, const float* B, int64_t ldb,
                    float* C, int64_t ldc, bool accumulate);
 
+// C = Ap · B (or += when `accumulate`) where the K = ntaps·kc rows of B are ntaps segments of
+// kc rows, segment t's row k at B + offs[t] + k*ldb, all summed in registers (one pass over
+// C). Ap is packed M × K. Only when gemm_tile().direct_b; one thread. No K blocking: meant for
+// kc up to a few hundred (the caller splits deeper sums).
+void gemm_packed_a_taps(int64_t M, int64_t N, int64_t kc, int ntaps, const int64_t* offs, const float* Ap,
+                        const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
+
 // "avx512" | "avx2" | "scalar": the variant chosen at run time. The environment variable
 // TENSORFORGE_ISA=avx512|avx2|scalar (read once) caps the choice, for testing every path.
 const char* matmul_isa();
