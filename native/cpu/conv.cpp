@@ -475,6 +475,31 @@ void conv2d_input_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
 TF_REGISTER_KERNEL("conv2dInputGrad", 2, 1, false, conv2d_input_grad_kernel);
 
 // ---- weight gradient ----------------------------------------------------------------------
+TF_CLONES bool all_finite(const float* p, int64_t n) {
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t b;
+    std::memcpy(&b, p + i, sizeof b);
+    bad |= static_cast<uint32_t>((b & 0x7f800000u) == 0x7f800000u);
+  }
+  return !bad;
+}
+
+// gOut of every image on the grid (rows of Wp, zero in the dropped columns): [N · Co][Q].
+void grid_gout(const Conv& c, const Grid& gr, const float* GO, float* gg) {
+  parallel_for(c.N * c.Co, 16, [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; s++) {
+      float* d = gg + s * gr.Q;
+      const float* src = GO + s * c.P();
+      for (int64_t ho = 0; ho < c.Ho; ho++) {
+        float* r = d + ho * gr.Wp;
+        std::memcpy(r, src + ho * c.Wo, static_cast<size_t>(c.Wo) * sizeof(float));
+        if (ho + 1 < c.Ho) std::fill(r + c.Wo, r + gr.Wp, 0.f);
+      }
+    }
+  });
+}
+
 // Stride 1, on the padded grid: gW[g] = Σ_n Σ_q gOut_grid[n, g][:, q] · col[n, g][:, q]ᵀ, with
 // column-matrix row (c, i, j) the padded plane c shifted by (i·dh, j·dw), as in the forward.
 // Per task (image, group, block of grid positions), both operands are packed straight from
@@ -485,22 +510,11 @@ TF_REGISTER_KERNEL("conv2dInputGrad", 2, 1, false, conv2d_input_grad_kernel);
 void weight_grad_grid(const Conv& c, const float* X, const float* GO, float* GW) {
   const GemmTile tile = gemm_tile();
   const Grid gr(c);
-  const int64_t Kg = c.Kg(), Cog = c.Cog(), Cg = c.Cg(), taps = c.taps(), wsize = c.Co * Kg, P = c.P();
+  const int64_t Kg = c.Kg(), Cog = c.Cog(), Cg = c.Cg(), taps = c.taps(), wsize = c.Co * Kg;
   Scratch<float> xp(static_cast<size_t>(c.N * c.C * gr.plane + gr.tail(tile)));
   pad_planes(c, gr, X, xp.get());
-  // gOut on the grid (rows of Wp, zero in the dropped columns): [N · Co][Q]
   Scratch<float> gg(static_cast<size_t>(c.N * c.Co * gr.Q));
-  parallel_for(c.N * c.Co, 16, [&](int64_t s0, int64_t s1) {
-    for (int64_t s = s0; s < s1; s++) {
-      float* d = gg.get() + s * gr.Q;
-      const float* src = GO + s * P;
-      for (int64_t ho = 0; ho < c.Ho; ho++) {
-        float* r = d + ho * gr.Wp;
-        std::memcpy(r, src + ho * c.Wo, static_cast<size_t>(c.Wo) * sizeof(float));
-        if (ho + 1 < c.Ho) std::fill(r + c.Wo, r + gr.Wp, 0.f);
-      }
-    }
-  });
+  grid_gout(c, gr, GO, gg.get());
   // Blocks of grid positions: the reduction depth of each GEMM, whose every block re-reads and
   // re-writes the gW tile, so as deep as the packed B (Kg × Qb) allows in half the L2, and
   // equal (a 192 + 30 split of a 14×14 image cost 10%).
@@ -549,6 +563,74 @@ void weight_grad_grid(const Conv& c, const float* X, const float* GO, float* GW)
     });
 }
 
+// The same sum with the padded image transposed once to pixel-major order (each group's planes
+// packed as a K = pixels, N = channels packed-B matrix: panels of nr channels, one row per
+// pixel): tap (i, j)'s B operand is then that matrix read in place from row q + i·dh·Wp + j·dw,
+// so the only transposes are one per input element (instead of one per element and tap) and
+// gOut's. A dropped grid column reads real pixels there and relies on gOut being 0 in it, which
+// is exact only for finite inputs: the caller checks.
+void weight_grad_pixel_major(const Conv& c, const float* X, const float* GO, float* GW) {
+  const GemmTile tile = gemm_tile();
+  const Grid gr(c);
+  const int64_t Kg = c.Kg(), Cog = c.Cog(), Cg = c.Cg(), taps = c.taps(), wsize = c.Co * Kg;
+  // Width of the channel panels (full nr panels, the last rounded up to vw).
+  const int64_t cw = Cg / tile.nr * tile.nr + (Cg % tile.nr + tile.vw - 1) / tile.vw * tile.vw;
+  const int64_t img = gr.plane * cw;  // one (image, group) transposed
+  Scratch<float> xt(static_cast<size_t>(c.N * c.G * img));
+  {
+    Scratch<float> xp(static_cast<size_t>(c.N * c.C * gr.plane + gr.tail(tile)));
+    pad_planes(c, gr, X, xp.get());
+    parallel_for(c.N * c.G, 1, [&](int64_t s0, int64_t s1) {
+      std::vector<const float*> cols(static_cast<size_t>(Cg));
+      for (int64_t s = s0; s < s1; s++) {
+        for (int64_t ch = 0; ch < Cg; ch++) cols[ch] = xp.get() + (s * Cg + ch) * gr.plane;
+        gemm_pack_b_cols(gr.plane, Cg, cols.data(), xt.get() + s * img);
+      }
+    });
+  }
+  Scratch<float> gg(static_cast<size_t>(c.N * c.Co * gr.Q));
+  grid_gout(c, gr, GO, gg.get());
+  const int64_t cap = std::max<int64_t>(16, (512 << 10) / (4 * std::max<int64_t>(Kg, 1)));
+  const int64_t qblocks = (gr.Q + cap - 1) / cap;
+  const int64_t Qb = std::min(gr.Q, ((gr.Q + qblocks - 1) / qblocks + 15) / 16 * 16);
+  const int64_t tasks = c.N * c.G * qblocks;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(num_threads(), tasks));
+  const int64_t per = (tasks + parts - 1) / parts;
+  // Per-thread sums in [G·Cog][taps][Cg] order (each tap's GEMM writes whole rows of channels),
+  // reduced and reordered into gW at the end.
+  Scratch<float> acc(static_cast<size_t>(parts * wsize));
+  parallel_for(parts, 1, [&](int64_t r0, int64_t r1) {
+    Scratch<float> pa(static_cast<size_t>(Cog * Qb));
+    for (int64_t r = r0; r < r1; r++) {
+      float* a = acc.get() + r * wsize;
+      std::fill(a, a + wsize, 0.f);
+      for (int64_t t = r * per; t < std::min(tasks, (r + 1) * per); t++) {
+        const int64_t n = t / (c.G * qblocks), g = t / qblocks % c.G;
+        const int64_t q0 = t % qblocks * Qb, qn = std::min(gr.Q, q0 + Qb) - q0;
+        gemm_pack_a(Cog, qn, gg.get() + (n * c.Co + g * Cog) * gr.Q + q0, gr.Q, 1, pa.get());
+        const float* xg = xt.get() + (n * c.G + g) * img;
+        for (int64_t tp = 0; tp < taps; tp++) {
+          const int64_t row = q0 + (tp / c.kw) * c.dh * gr.Wp + (tp % c.kw) * c.dw;
+          for (int64_t j0 = 0; j0 < Cg; j0 += tile.nr) {
+            const int64_t nw = std::min<int64_t>(tile.nr, Cg - j0), w = (nw + tile.vw - 1) / tile.vw * tile.vw;
+            gemm_packed_a(Cog, nw, qn, pa.get(), xg + j0 * gr.plane + row * w, w, a + g * Cog * Kg + tp * Cg + j0, Kg,
+                          true);
+          }
+        }
+      }
+    }
+  });
+  parallel_for(c.Co, 8, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; m++)
+      for (int64_t tp = 0; tp < taps; tp++)
+        for (int64_t ch = 0; ch < Cg; ch++) {
+          float sum = 0.f;
+          for (int64_t r = 0; r < parts; r++) sum += acc[r * wsize + (m * taps + tp) * Cg + ch];
+          GW[(m * Cg + ch) * taps + tp] = sum;
+        }
+  });
+}
+
 // views: input x [N, C, H, W], gOut [N, Co, Ho, Wo]; output gW [Co, C / G, kh, kw].
 void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
   const char* op = "conv2dWeightGrad";
@@ -566,7 +648,10 @@ void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
     return;
   }
   if (c.sh == 1 && c.sw == 1 && !c.pointwise() && c.Cg() >= kGridMinChannels) {
-    weight_grad_grid(c, x.ptr<float>(), gout.ptr<float>(), GW);
+    if (gemm_tile().direct_b && all_finite(x.ptr<float>(), x.numel()))
+      weight_grad_pixel_major(c, x.ptr<float>(), gout.ptr<float>(), GW);
+    else
+      weight_grad_grid(c, x.ptr<float>(), gout.ptr<float>(), GW);
     return;
   }
   const bool direct = c.pointwise();
