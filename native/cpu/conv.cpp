@@ -4,27 +4,56 @@
 //   conv2dInputGrad       gx[n, g]  = col2im(W[g]ᵀ · gOut[n, g])          dgrad
 //   conv2dWeightGrad      gW[g]     = Σ_n gOut[n, g] · col(x[n, g])ᵀ      wgrad
 // (the bias gradient is a plain sum of gOut over N, H, W, done with existing ops).
+// col(x) is the column matrix: a row per (input channel c, tap i, tap j), a column per output
+// position.
 //
-// Approach: im2col + the packed GEMM. The column matrix of one image and group has a row per
-// (input channel, tap i, tap j) and a column per output position; it is built one block of
-// output positions at a time (sized so the block stays in L2, see block_cols), so the GEMM
-// reads it from cache right after it was written, and the scratch stays small (a few hundred
-// KiB per thread instead of K × H·W per image). A 1×1, stride-1, unpadded convolution skips
-// im2col: the input image already is its column matrix.
+// Variants, chosen per call:
+//  1. Padded grid (stride 1, >= 16 channels per group; the common 3×3 layers). Every input plane
+//     is copied once into a zero-bordered Hp × Wp plane and output positions are indexed on
+//     that grid (q = ho·Wp + wo), so column-matrix row (c, i, j) IS the padded plane shifted by
+//     i·dh·Wp + j·dw: no im2col and no padding tests. The Wp - Wo extra columns per row are
+//     computed and dropped (3% for 56 wide, 12% for 14 wide).
+//     forward  With AVX-512 the micro-kernel reads B straight from the planes (k = channel,
+//              rows one plane apart) and sums the taps in registers (gemm_packed_a_taps: one
+//              pass over the output tile); the weights are packed once per call with k =
+//              (tap, channel). Without it (AVX2 kernels need packed B), each micro-panel's rows
+//              are copied, one contiguous copy per row (grid_panel). Tiles go to a small buffer
+//              and their real columns to the output (grid_scatter).
+//     dgrad    With stride 1 the input gradient is a convolution of gOut (padded by the
+//              kernel's extent minus the padding) with the channel roles swapped and the taps
+//              flipped, so it runs on the forward's path: no col2im scatter-add. (Used from 8
+//              input channels per group; below that the transposed conv's GEMM has too few rows.)
+//     wgrad    The reduction index q is contiguous in both gOut and the planes, so the GEMM
+//              needs both transposed. With AVX-512 and finite inputs, the padded image is
+//              transposed once to pixel-major (packed-B layout, panels of channels) and each
+//              tap's B is that matrix read in place from row q + offset: one transpose per
+//              input element, not per element and tap (weight_grad_pixel_major). Dropped grid
+//              columns rely on gOut being 0 there, which is exact only for finite inputs;
+//              otherwise (and without AVX-512) weight_grad_grid packs the shifted planes per
+//              task with 16×16 transposes and zeroes the dropped rows.
+//     The grid needs enough channels: with 1 input channel the per-tap passes over the output
+//     tile and the extra copy of the outputs dominated (1.7-4× slower than variant 2).
+//  2. Blocked im2col (everything else: strides, few channels). The column matrix is built one
+//     block of output positions at a time (sized so the block stays in L2, see block_cols), so
+//     the GEMM reads it from cache right after it was written, and the scratch stays small. A
+//     1×1, stride-1, unpadded convolution skips im2col: the image is its own column matrix.
+//     dgrad multiplies Wᵀ · gOut per block and scatters with col2im.
 //
 // Threads: every kernel cuts its work into independent tasks and runs the single-threaded GEMM
-// (gemm_f32) inside each task, so there is one parallel_for per call and no barrier per image:
-//   forward  tasks = (image, group, block of output positions): disjoint output tiles.
-//   dgrad    tasks = (image, group, block of input channels): col2im of different channels
-//            writes disjoint parts of gx (blocks of output positions would overlap at their
-//            borders), so it is race-free and still parallel for a batch of one.
-//   wgrad    tasks = (image, group, block of output positions), split into one contiguous
-//            range per thread; each thread accumulates into its own copy of gW (the output
-//            itself for the first), summed at the end.
-// Alternative measured: im2col of a whole image (threaded over channels) followed by the
-// threaded matmul_f32 per image. It streams a K × H·W column matrix (7 MiB for a 64-channel
-// 56×56 3×3 layer) through L3 and took 5-15% more CPU time than the blocked tasks here, with
-// ~8× the scratch.
+// inside each task, so there is one parallel_for per call (plus one for the padded copies)
+// and no barrier per image:
+//   forward  tasks = (image, group, block of output/grid positions): disjoint output tiles.
+//   dgrad    grid: as the forward. im2col: tasks = (image, group, block of input channels):
+//            col2im of different channels writes disjoint parts of gx (blocks of output
+//            positions would overlap at their borders), race-free and parallel for a batch of 1.
+//   wgrad    tasks = (image, group, block of positions), one contiguous range per thread; each
+//            thread accumulates into its own copy of gW, summed at the end (a reduction over
+//            Co·Kg values per thread, small next to the GEMM work).
+// Measured and dropped: im2col of a whole image (threaded over channels) followed by the
+// threaded matmul_f32 per image (streams a 7 MiB column matrix through L3, 5-15% more CPU time
+// than blocked tasks); writing im2col micro-panels straight in the packed-B layout and
+// multiplying each at once (its per-panel gathers cost 25% of the GEMM time for 64 channels,
+// and made a 1-channel conv 2× slower than the blocked im2col).
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -292,61 +321,58 @@ void forward_grid(const Conv& c, const float* X, const float* Wr, const float* b
   Scratch<float> ap(per_tap ? 0 : static_cast<size_t>(c.Co * Kg));
   if (!per_tap)
     for (int64_t g = 0; g < c.G; g++) gemm_pack_a(Cog, Kg, Wr + g * Cog * Kg, Kg, 1, ap.get() + g * Cog * Kg);
-  {
-    const Grid gr(c);
-    const int64_t planes = c.N * c.C;
-    Scratch<float> xp(static_cast<size_t>(planes * gr.plane + gr.tail(tile)));
-    pad_planes(c, gr, X, xp.get());
-    // With in-place B (AVX-512), the micro-kernel reads the padded planes directly: k runs over
-    // the input channels of one tap (B rows one plane apart), the taps are segments at their own
-    // offsets, summed in registers (gemm_packed_a_taps): no column matrix at all. The weights
-    // are then packed with k = (tap, channel), [G][Cog × taps·Cg]. Deeper than a K block
-    // (Cg > 256), each tap is its own GEMM, accumulated in the tile.
-    const int64_t taps = c.taps(), Cg = c.Cg();
-    const bool fused = per_tap && Cg <= 256;
-    std::vector<int64_t> offs(static_cast<size_t>(taps));
-    for (int64_t tp = 0; tp < taps; tp++) offs[tp] = (tp / c.kw) * c.dh * gr.Wp + (tp % c.kw) * c.dw;
-    Scratch<float> apt(per_tap ? static_cast<size_t>(c.Co * Kg) : 0);
-    if (fused) {
-      Scratch<float> wr(static_cast<size_t>(c.Co * Kg));  // [G·Cog][taps][Cg]
-      for (int64_t m = 0; m < c.Co; m++)
-        for (int64_t ch = 0; ch < Cg; ch++)
-          for (int64_t tp = 0; tp < taps; tp++) wr[(m * taps + tp) * Cg + ch] = Wr[(m * Cg + ch) * taps + tp];
-      for (int64_t g = 0; g < c.G; g++) gemm_pack_a(Cog, Kg, wr.get() + g * Cog * Kg, Kg, 1, apt.get() + g * Cog * Kg);
-    } else if (per_tap) {
-      for (int64_t g = 0; g < c.G; g++)
-        for (int64_t tp = 0; tp < taps; tp++)
-          gemm_pack_a(Cog, Cg, Wr + g * Cog * Kg + tp, Kg, taps, apt.get() + (g * taps + tp) * Cog * Cg);
-    }
-    const int64_t Qb = block_cols(Kg, gr.Q), qblocks = (gr.Q + Qb - 1) / Qb;
-    parallel_for(c.N * c.G * qblocks, 1, [&](int64_t t0, int64_t t1) {
-      Scratch<float> panel(per_tap ? 0 : static_cast<size_t>(Kg * tile.nr));
-      Scratch<float> ct(static_cast<size_t>(Cog * tile.nr));  // the panel's outputs on the grid
-      for (int64_t t = t0; t < t1; t++) {
-        const int64_t n = t / (c.G * qblocks), g = t / qblocks % c.G;
-        const int64_t b0 = t % qblocks * Qb, b1 = std::min(gr.Q, b0 + Qb);
-        const float* xg = xp.get() + (n * c.C + g * c.Cg()) * gr.plane;
-        float* C = O + (n * c.Co + g * Cog) * P;
-        for (int64_t q0 = b0; q0 < b1; q0 += tile.nr) {
-          const int64_t nw = std::min<int64_t>(tile.nr, b1 - q0);
-          if (fused) {
-            gemm_packed_a_taps(Cog, nw, Cg, static_cast<int>(taps), offs.data(), apt.get() + g * Cog * Kg, xg + q0, gr.plane,
-                               ct.get(), tile.nr, false);
-          } else if (per_tap) {
-            for (int64_t tp = 0; tp < taps; tp++)
-              gemm_packed_a(Cog, nw, Cg, apt.get() + (g * taps + tp) * Cog * Cg, xg + offs[tp] + q0, gr.plane, ct.get(),
-                            tile.nr, tp > 0);
-          } else {
-            const int64_t w = (nw + tile.vw - 1) / tile.vw * tile.vw;
-            grid_panel(c, gr, xg, q0, nw, w, panel.get());
-            gemm_packed(Cog, nw, Kg, ap.get() + g * Cog * Kg, panel.get(), ct.get(), tile.nr, false);
-          }
-          grid_scatter(c, gr, ct.get(), tile.nr, q0, nw, Cog, bias ? bias + g * Cog * bstride : nullptr, bstride, C);
-        }
-      }
-    });
-    return;
+  const Grid gr(c);
+  const int64_t planes = c.N * c.C;
+  Scratch<float> xp(static_cast<size_t>(planes * gr.plane + gr.tail(tile)));
+  pad_planes(c, gr, X, xp.get());
+  // With in-place B (AVX-512), the micro-kernel reads the padded planes directly: k runs over
+  // the input channels of one tap (B rows one plane apart), the taps are segments at their own
+  // offsets, summed in registers (gemm_packed_a_taps): no column matrix at all. The weights
+  // are then packed with k = (tap, channel), [G][Cog × taps·Cg]. Deeper than a K block
+  // (Cg > 256), each tap is its own GEMM, accumulated in the tile.
+  const int64_t taps = c.taps(), Cg = c.Cg();
+  const bool fused = per_tap && Cg <= 256;
+  std::vector<int64_t> offs(static_cast<size_t>(taps));
+  for (int64_t tp = 0; tp < taps; tp++) offs[tp] = (tp / c.kw) * c.dh * gr.Wp + (tp % c.kw) * c.dw;
+  Scratch<float> apt(per_tap ? static_cast<size_t>(c.Co * Kg) : 0);
+  if (fused) {
+    Scratch<float> wr(static_cast<size_t>(c.Co * Kg));  // [G·Cog][taps][Cg]
+    for (int64_t m = 0; m < c.Co; m++)
+      for (int64_t ch = 0; ch < Cg; ch++)
+        for (int64_t tp = 0; tp < taps; tp++) wr[(m * taps + tp) * Cg + ch] = Wr[(m * Cg + ch) * taps + tp];
+    for (int64_t g = 0; g < c.G; g++) gemm_pack_a(Cog, Kg, wr.get() + g * Cog * Kg, Kg, 1, apt.get() + g * Cog * Kg);
+  } else if (per_tap) {
+    for (int64_t g = 0; g < c.G; g++)
+      for (int64_t tp = 0; tp < taps; tp++)
+        gemm_pack_a(Cog, Cg, Wr + g * Cog * Kg + tp, Kg, taps, apt.get() + (g * taps + tp) * Cog * Cg);
   }
+  const int64_t Qb = block_cols(Kg, gr.Q), qblocks = (gr.Q + Qb - 1) / Qb;
+  parallel_for(c.N * c.G * qblocks, 1, [&](int64_t t0, int64_t t1) {
+    Scratch<float> panel(per_tap ? 0 : static_cast<size_t>(Kg * tile.nr));
+    Scratch<float> ct(static_cast<size_t>(Cog * tile.nr));  // the panel's outputs on the grid
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t n = t / (c.G * qblocks), g = t / qblocks % c.G;
+      const int64_t b0 = t % qblocks * Qb, b1 = std::min(gr.Q, b0 + Qb);
+      const float* xg = xp.get() + (n * c.C + g * c.Cg()) * gr.plane;
+      float* C = O + (n * c.Co + g * Cog) * P;
+      for (int64_t q0 = b0; q0 < b1; q0 += tile.nr) {
+        const int64_t nw = std::min<int64_t>(tile.nr, b1 - q0);
+        if (fused) {
+          gemm_packed_a_taps(Cog, nw, Cg, static_cast<int>(taps), offs.data(), apt.get() + g * Cog * Kg, xg + q0, gr.plane,
+                             ct.get(), tile.nr, false);
+        } else if (per_tap) {
+          for (int64_t tp = 0; tp < taps; tp++)
+            gemm_packed_a(Cog, nw, Cg, apt.get() + (g * taps + tp) * Cog * Cg, xg + offs[tp] + q0, gr.plane, ct.get(),
+                          tile.nr, tp > 0);
+        } else {
+          const int64_t w = (nw + tile.vw - 1) / tile.vw * tile.vw;
+          grid_panel(c, gr, xg, q0, nw, w, panel.get());
+          gemm_packed(Cog, nw, Kg, ap.get() + g * Cog * Kg, panel.get(), ct.get(), tile.nr, false);
+        }
+        grid_scatter(c, gr, ct.get(), tile.nr, q0, nw, Cog, bias ? bias + g * Cog * bstride : nullptr, bstride, C);
+      }
+    }
+  });
 }
 
 // out = conv(X, Wr) (+ bias) for the geometry c, with Wr row-major [G][Cog][Kg] (the weight's

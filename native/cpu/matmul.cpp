@@ -22,6 +22,12 @@
 // instantiated for every row count 1..MR and vector count 1..NR/VW, plus a lane mask, so no
 // padding work is done beyond the last vector.
 //
+// Entry points for callers that pack their own operands (convolution, see conv.cpp):
+// gemm_pack_a / gemm_pack_b_cols produce the micro-panel layouts; gemm_packed multiplies packed
+// A and B; gemm_packed_a reads a row-major B in place (AVX-512 only, masked edge loads);
+// gemm_packed_a_taps sums several K segments of B at per-segment offsets in registers, one
+// pass over C (a convolution's taps read from its padded input planes).
+//
 // Threads split work at one level only (the pool runs nested parallel_for serially): whole
 // matrices of a large batch, or slices of M or N of each matrix otherwise. Each slice runs
 // the full serial algorithm with its own thread-local packing buffers.
