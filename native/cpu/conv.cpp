@@ -308,6 +308,15 @@ TF_CLONES void grid_scatter(const Conv& c, const Grid& gr, const float* ct, int6
 
 constexpr int64_t kGridMinChannels = 16;
 
+// The grid paths copy the input (padded; the weight gradient also its pixel-major transpose and
+// gOut): a batch is run in chunks of images whose padded copy stays under this, so the scratch
+// does not grow with the batch.
+constexpr int64_t kGridChunkBytes = 16 << 20;
+int64_t grid_chunk(const Conv& c) {
+  const int64_t per_image = 4 * c.C * (c.H + c.pt + c.pb) * (c.W + c.pl + c.pr);
+  return std::max<int64_t>(1, kGridChunkBytes / std::max<int64_t>(per_image, 1));
+}
+
 // ---- forward ------------------------------------------------------------------------------
 // out = conv(X, Wr) (+ bias) for the geometry c, with Wr row-major [G][Cog][Kg] (the weight's
 // own layout). Shared by the forward and, through the transposed convolution, the input gradient.
@@ -382,7 +391,15 @@ void forward_grid(const Conv& c, const float* X, const float* Wr, const float* b
 // traffic dominates (a 1-channel conv ran 1.7-4x slower on the grid than through im2col).
 void run_forward(const Conv& c, const float* X, const float* Wr, const float* bias, int64_t bstride, float* O) {
   if (c.sh == 1 && c.sw == 1 && !c.pointwise() && c.Cg() >= kGridMinChannels)
-    return forward_grid(c, X, Wr, bias, bstride, O);
+  {
+    const int64_t chunk = grid_chunk(c);
+    for (int64_t n0 = 0; n0 < c.N; n0 += chunk) {
+      Conv cc = c;
+      cc.N = std::min(chunk, c.N - n0);
+      forward_grid(cc, X + n0 * c.C * c.HW(), Wr, bias, bstride, O + n0 * c.Co * c.P());
+    }
+    return;
+  }
   const int64_t P = c.P(), Kg = c.Kg(), Cog = c.Cog();
   const bool direct = c.pointwise();
   const int64_t Pb = block_cols(Kg, P), blocks = (P + Pb - 1) / Pb;
@@ -674,10 +691,22 @@ void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
     return;
   }
   if (c.sh == 1 && c.sw == 1 && !c.pointwise() && c.Cg() >= kGridMinChannels) {
-    if (gemm_tile().direct_b && all_finite(x.ptr<float>(), x.numel()))
-      weight_grad_pixel_major(c, x.ptr<float>(), gout.ptr<float>(), GW);
-    else
-      weight_grad_grid(c, x.ptr<float>(), gout.ptr<float>(), GW);
+    const bool pixel_major = gemm_tile().direct_b && all_finite(x.ptr<float>(), x.numel());
+    const int64_t chunk = grid_chunk(c);
+    Scratch<float> more(c.N > chunk ? static_cast<size_t>(wsize) : 0);  // later chunks' sums
+    for (int64_t n0 = 0; n0 < c.N; n0 += chunk) {
+      Conv cc = c;
+      cc.N = std::min(chunk, c.N - n0);
+      const float* xc = x.ptr<float>() + n0 * c.C * c.HW();
+      const float* gc = gout.ptr<float>() + n0 * c.Co * P;
+      float* dst = n0 == 0 ? GW : more.get();
+      if (pixel_major)
+        weight_grad_pixel_major(cc, xc, gc, dst);
+      else
+        weight_grad_grid(cc, xc, gc, dst);
+      if (n0 > 0)
+        for (int64_t i = 0; i < wsize; i++) GW[i] += dst[i];
+    }
     return;
   }
   const bool direct = c.pointwise();
