@@ -674,6 +674,90 @@ void weight_grad_pixel_major(const Conv& c, const float* X, const float* GO, flo
   });
 }
 
+// Few input channels (the first layer of an image model: 1-3 channels, 3×3): Kg = Cg·9 is far
+// narrower than a micro-tile, so the GEMM above runs mostly empty and its transposes dominate.
+// Here each gW entry is a dot product over the grid positions of all images, vectorised along
+// q (16 lanes, both operands contiguous there: no transposes), 2 output channels × 9 taps of
+// one input channel at a time in 18 vector accumulators, reduced once at the end. Threads split
+// the output channels, so there is no reduction across threads. gOut is read in place; the
+// input from its padded planes, where masked-off lanes multiply a 0 by real pixels: finite
+// inputs only (the caller checks).
+using v16 = float __attribute__((vector_size(64)));
+// Over images n < N (padded plane x + n·xs, gOut rows g0 + n·gs and g1 + n·gs1, Ho × Wo) and
+// their output rows, 16 columns at a time; a row's last partial vector is loaded ending at
+// the row's end with its leading lanes' gOut selected to 0 (never reading past the row, and
+// an infinite gOut there cannot leak in). Needs Wo >= 16 (the caller checks).
+TF_CLONES void dot_taps9(int64_t N, const float* x, int64_t xs, const float* g0, const float* g1, int64_t gs,
+                         int64_t gs1, int64_t Ho, int64_t Wo, int64_t Wp, const int64_t* off, float* s0, float* s1) {
+  v16 a0[9], a1[9];
+  for (int t = 0; t < 9; t++) a0[t] = a1[t] = v16{};
+  const int64_t rem = Wo % 16;
+  using i16 = int32_t __attribute__((vector_size(64)));
+  const i16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const i16 keep = lane >= static_cast<int32_t>(16 - rem);
+  auto step = [&](const float* xr, const float* r0, const float* r1, bool masked) {
+    v16 u, w;
+    std::memcpy(&u, r0, sizeof u);
+    std::memcpy(&w, r1, sizeof w);
+    if (masked) {
+      u = keep ? u : v16{};
+      w = keep ? w : v16{};
+    }
+    for (int t = 0; t < 9; t++) {
+      v16 xv;
+      std::memcpy(&xv, xr + off[t], sizeof xv);
+      a0[t] += u * xv;
+      a1[t] += w * xv;
+    }
+  };
+  for (int64_t n = 0; n < N; n++, x += xs, g0 += gs, g1 += gs1)
+    for (int64_t ho = 0; ho < Ho; ho++) {
+      const float* r0 = g0 + ho * Wo;
+      const float* r1 = g1 + ho * Wo;
+      const float* xr = x + ho * Wp;
+      int64_t wo = 0;
+      for (; wo + 16 <= Wo; wo += 16) step(xr + wo, r0 + wo, r1 + wo, false);
+      if (rem) step(xr + Wo - 16, r0 + Wo - 16, r1 + Wo - 16, true);
+    }
+  for (int t = 0; t < 9; t++) {
+    float r0 = 0.f, r1 = 0.f;
+    for (int l = 0; l < 16; l++) r0 += a0[t][l], r1 += a1[t][l];
+    s0[t] = r0;
+    s1[t] = r1;
+  }
+}
+
+void weight_grad_few_channels(const Conv& c, const float* X, const float* GO, float* GW) {
+  const GemmTile tile = gemm_tile();
+  const Grid gr(c);
+  const int64_t Cg = c.Cg(), Cog = c.Cog(), taps = c.taps();
+  Scratch<float> xp(static_cast<size_t>(c.N * c.C * gr.plane + gr.tail(tile)));
+  pad_planes(c, gr, X, xp.get());
+  // The partner of an odd last output channel: a zero row.
+  Scratch<float> zero(static_cast<size_t>(c.P()));
+  std::fill(zero.get(), zero.get() + c.P(), 0.f);
+  int64_t off[9];
+  for (int64_t tp = 0; tp < 9; tp++) off[tp] = (tp / c.kw) * c.dh * gr.Wp + (tp % c.kw) * c.dw;
+  const int64_t pairs = (Cog + 1) / 2;
+  parallel_for(c.G * pairs, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t g = t / pairs, m0 = g * Cog + t % pairs * 2;
+      const bool two = t % pairs * 2 + 1 < Cog;
+      for (int64_t ch = 0; ch < Cg; ch++) {
+        float s0[9], s1[9];
+        const float* gr0 = GO + m0 * c.P();
+        const float* gr1 = two ? gr0 + c.P() : zero.get();
+        dot_taps9(c.N, xp.get() + (g * Cg + ch) * gr.plane, c.C * gr.plane, gr0, gr1, c.Co * c.P(), two ? c.Co * c.P() : 0,
+                  c.Ho, c.Wo, gr.Wp, off, s0, s1);
+        for (int64_t tp = 0; tp < taps; tp++) {
+          GW[(m0 * Cg + ch) * taps + tp] = s0[tp];
+          if (two) GW[((m0 + 1) * Cg + ch) * taps + tp] = s1[tp];
+        }
+      }
+    }
+  });
+}
+
 // views: input x [N, C, H, W], gOut [N, Co, Ho, Wo]; output gW [Co, C / G, kh, kw].
 void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
   const char* op = "conv2dWeightGrad";
@@ -688,6 +772,19 @@ void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
   float* GW = gw.ptr<float>();
   if (c.N == 0) {
     std::fill(GW, GW + wsize, 0.f);
+    return;
+  }
+  if (c.sh == 1 && c.sw == 1 && c.taps() == 9 && c.Cg() <= 4 && c.Wo >= 16 && all_finite(x.ptr<float>(), x.numel())) {
+    const int64_t chunk = grid_chunk(c);
+    Scratch<float> more(c.N > chunk ? static_cast<size_t>(wsize) : 0);  // later chunks' sums
+    for (int64_t n0 = 0; n0 < c.N; n0 += chunk) {
+      Conv cc = c;
+      cc.N = std::min(chunk, c.N - n0);
+      float* dst = n0 == 0 ? GW : more.get();
+      weight_grad_few_channels(cc, x.ptr<float>() + n0 * c.C * c.HW(), gout.ptr<float>() + n0 * c.Co * P, dst);
+      if (n0 > 0)
+        for (int64_t i = 0; i < wsize; i++) GW[i] += dst[i];
+    }
     return;
   }
   if (c.sh == 1 && c.sw == 1 && !c.pointwise() && c.Cg() >= kGridMinChannels) {
