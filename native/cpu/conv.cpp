@@ -33,6 +33,10 @@
 //              task with 16×16 transposes and zeroes the dropped rows.
 //     The grid needs enough channels: with 1 input channel the per-tap passes over the output
 //     tile and the extra copy of the outputs dominated (1.7-4× slower than variant 2).
+//     Large batches run in chunks of images (padded copies under 16 MiB, grid_chunk).
+//  1b. Few input channels (<= 4, 3×3, stride 1, rows of >= 16 outputs), weight gradient only:
+//     Kg = 9·Cg is far narrower than a micro-tile and the GEMM's transposes dominate, so each
+//     gW entry is a dot product vectorised along the output rows (weight_grad_few_channels).
 //  2. Blocked im2col (everything else: strides, few channels). The column matrix is built one
 //     block of output positions at a time (sized so the block stays in L2, see block_cols), so
 //     the GEMM reads it from cache right after it was written, and the scratch stays small. A
@@ -318,8 +322,6 @@ int64_t grid_chunk(const Conv& c) {
 }
 
 // ---- forward ------------------------------------------------------------------------------
-// out = conv(X, Wr) (+ bias) for the geometry c, with Wr row-major [G][Cog][Kg] (the weight's
-// own layout). Shared by the forward and, through the transposed convolution, the input gradient.
 // Stride 1 on the padded grid (see Grid). With in-place B (AVX-512) the micro-kernel reads the
 // padded planes directly; otherwise each micro-panel's Kg rows are copied (grid_panel), one
 // contiguous copy per row, and multiplied by the weights packed once per call.
@@ -676,8 +678,8 @@ void weight_grad_pixel_major(const Conv& c, const float* X, const float* GO, flo
 
 // Few input channels (the first layer of an image model: 1-3 channels, 3×3): Kg = Cg·9 is far
 // narrower than a micro-tile, so the GEMM above runs mostly empty and its transposes dominate.
-// Here each gW entry is a dot product over the grid positions of all images, vectorised along
-// q (16 lanes, both operands contiguous there: no transposes), 2 output channels × 9 taps of
+// Here each gW entry is a dot product over the output positions of all images, vectorised
+// along the output rows (16 lanes, both operands contiguous there: no transposes), 2 output channels × 9 taps of
 // one input channel at a time in 18 vector accumulators, reduced once at the end. Threads split
 // the output channels, so there is no reduction across threads. gOut is read in place; the
 // input from its padded planes, where masked-off lanes multiply a 0 by real pixels: finite
