@@ -59,6 +59,7 @@
 // multiplying each at once (its per-panel gathers cost 25% of the GEMM time for 64 channels,
 // and made a 1-channel conv 2× slower than the blocked im2col).
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -224,8 +225,20 @@ struct Grid {
   int64_t tail(const GemmTile& t) const { return t.nr + t.vw; }
 };
 
-// Zero-bordered copies of the N·C planes of X (NCHW) into xp, plus a zeroed tail.
-void pad_planes(const Conv& c, const Grid& gr, const float* X, float* xp) {
+TF_CLONES bool all_finite(const float* p, int64_t n) {
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t b;
+    std::memcpy(&b, p + i, sizeof b);
+    bad |= static_cast<uint32_t>((b & 0x7f800000u) == 0x7f800000u);
+  }
+  return !bad;
+}
+
+// Zero-bordered copies of the N·C planes of X (NCHW) into xp, plus a zeroed tail. With
+// `finite`, also reports whether every input value is finite (checked while the plane is hot).
+void pad_planes(const Conv& c, const Grid& gr, const float* X, float* xp, bool* finite = nullptr) {
+  std::atomic<bool> bad{false};
   const int64_t planes = c.N * c.C, tail = gr.tail(gemm_tile());
   std::fill(xp + planes * gr.plane, xp + planes * gr.plane + tail, 0.f);
   parallel_for(planes, 4, [&](int64_t s0, int64_t s1) {
@@ -240,8 +253,10 @@ void pad_planes(const Conv& c, const Grid& gr, const float* X, float* xp) {
         std::fill(r + c.pl + c.W, r + gr.Wp, 0.f);
       }
       std::fill(d + (c.pt + c.H) * gr.Wp, d + gr.plane, 0.f);
+      if (finite && !all_finite(src, c.HW())) bad.store(true, std::memory_order_relaxed);
     }
   });
+  if (finite) *finite = !bad.load();
 }
 
 // Panel rows of grid positions [q0, q0 + nw) for every (c, i, j) of the group whose first
@@ -520,16 +535,6 @@ void conv2d_input_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
 TF_REGISTER_KERNEL("conv2dInputGrad", 2, 1, false, conv2d_input_grad_kernel);
 
 // ---- weight gradient ----------------------------------------------------------------------
-TF_CLONES bool all_finite(const float* p, int64_t n) {
-  uint32_t bad = 0;
-  for (int64_t i = 0; i < n; i++) {
-    uint32_t b;
-    std::memcpy(&b, p + i, sizeof b);
-    bad |= static_cast<uint32_t>((b & 0x7f800000u) == 0x7f800000u);
-  }
-  return !bad;
-}
-
 // gOut of every image on the grid (rows of Wp, zero in the dropped columns): [N · Co][Q].
 void grid_gout(const Conv& c, const Grid& gr, const float* GO, float* gg) {
   parallel_for(c.N * c.Co, 16, [&](int64_t s0, int64_t s1) {
@@ -614,7 +619,8 @@ void weight_grad_grid(const Conv& c, const float* X, const float* GO, float* GW)
 // so the only transposes are one per input element (instead of one per element and tap) and
 // gOut's. A dropped grid column reads real pixels there and relies on gOut being 0 in it, which
 // is exact only for finite inputs: the caller checks.
-void weight_grad_pixel_major(const Conv& c, const float* X, const float* GO, float* GW) {
+// Returns false (gW untouched) when the input is not all finite.
+bool weight_grad_pixel_major(const Conv& c, const float* X, const float* GO, float* GW) {
   const GemmTile tile = gemm_tile();
   const Grid gr(c);
   const int64_t Kg = c.Kg(), Cog = c.Cog(), Cg = c.Cg(), taps = c.taps(), wsize = c.Co * Kg;
@@ -624,7 +630,9 @@ void weight_grad_pixel_major(const Conv& c, const float* X, const float* GO, flo
   Scratch<float> xt(static_cast<size_t>(c.N * c.G * img));
   {
     Scratch<float> xp(static_cast<size_t>(c.N * c.C * gr.plane + gr.tail(tile)));
-    pad_planes(c, gr, X, xp.get());
+    bool finite = true;
+    pad_planes(c, gr, X, xp.get(), &finite);
+    if (!finite) return false;
     parallel_for(c.N * c.G, 1, [&](int64_t s0, int64_t s1) {
       std::vector<const float*> cols(static_cast<size_t>(Cg));
       for (int64_t s = s0; s < s1; s++) {
@@ -674,6 +682,7 @@ void weight_grad_pixel_major(const Conv& c, const float* X, const float* GO, flo
           GW[(m * Cg + ch) * taps + tp] = sum;
         }
   });
+  return true;
 }
 
 // Few input channels (the first layer of an image model: 1-3 channels, 3×3): Kg = Cg·9 is far
@@ -729,12 +738,15 @@ TF_CLONES void dot_taps9(int64_t N, const float* x, int64_t xs, const float* g0,
   }
 }
 
-void weight_grad_few_channels(const Conv& c, const float* X, const float* GO, float* GW) {
+// Returns false (gW untouched) when the input is not all finite.
+bool weight_grad_few_channels(const Conv& c, const float* X, const float* GO, float* GW) {
   const GemmTile tile = gemm_tile();
   const Grid gr(c);
   const int64_t Cg = c.Cg(), Cog = c.Cog(), taps = c.taps();
   Scratch<float> xp(static_cast<size_t>(c.N * c.C * gr.plane + gr.tail(tile)));
-  pad_planes(c, gr, X, xp.get());
+  bool finite = true;
+  pad_planes(c, gr, X, xp.get(), &finite);
+  if (!finite) return false;
   // The partner of an odd last output channel: a zero row.
   Scratch<float> zero(static_cast<size_t>(c.P()));
   std::fill(zero.get(), zero.get() + c.P(), 0.f);
@@ -758,7 +770,10 @@ void weight_grad_few_channels(const Conv& c, const float* X, const float* GO, fl
       }
     }
   });
+  return true;
 }
+
+void weight_grad_im2col(const Conv& c, const float* X, const float* GO, float* GW);
 
 // views: input x [N, C, H, W], gOut [N, Co, Ho, Wo]; output gW [Co, C / G, kh, kw].
 void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
@@ -768,7 +783,7 @@ void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
   expect_nchw(gout, op, "output gradient");
   expect_nchw(gw, op, "weight gradient");
   const Conv c = parse(op, x.shape, gw, gout.shape, "output gradient", attrs);
-  const int64_t P = c.P(), Kg = c.Kg(), Cog = c.Cog();
+  const int64_t P = c.P(), Kg = c.Kg();
   const int64_t wsize = c.Co * Kg;
   if (wsize == 0) return;
   float* GW = gw.ptr<float>();
@@ -776,21 +791,12 @@ void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
     std::fill(GW, GW + wsize, 0.f);
     return;
   }
-  if (c.sh == 1 && c.sw == 1 && c.taps() == 9 && c.Cg() <= 4 && c.Wo >= 16 && all_finite(x.ptr<float>(), x.numel())) {
-    const int64_t chunk = grid_chunk(c);
-    Scratch<float> more(c.N > chunk ? static_cast<size_t>(wsize) : 0);  // later chunks' sums
-    for (int64_t n0 = 0; n0 < c.N; n0 += chunk) {
-      Conv cc = c;
-      cc.N = std::min(chunk, c.N - n0);
-      float* dst = n0 == 0 ? GW : more.get();
-      weight_grad_few_channels(cc, x.ptr<float>() + n0 * c.C * c.HW(), gout.ptr<float>() + n0 * c.Co * P, dst);
-      if (n0 > 0)
-        for (int64_t i = 0; i < wsize; i++) GW[i] += dst[i];
-    }
-    return;
-  }
-  if (c.sh == 1 && c.sw == 1 && !c.pointwise() && c.Cg() >= kGridMinChannels) {
-    const bool pixel_major = gemm_tile().direct_b && all_finite(x.ptr<float>(), x.numel());
+  // The grid paths, chunk by chunk of images (the first chunk's sum goes straight to gW). The
+  // pixel-major and few-channel sums need finite inputs and decline otherwise; the im2col
+  // path (few channels) or the zeroed-row grid path (the rest) then takes that chunk.
+  const bool stride1 = c.sh == 1 && c.sw == 1 && !c.pointwise();
+  const bool few = stride1 && c.taps() == 9 && c.Cg() <= 4 && c.Wo >= 16;
+  if (few || (stride1 && c.Cg() >= kGridMinChannels)) {
     const int64_t chunk = grid_chunk(c);
     Scratch<float> more(c.N > chunk ? static_cast<size_t>(wsize) : 0);  // later chunks' sums
     for (int64_t n0 = 0; n0 < c.N; n0 += chunk) {
@@ -799,15 +805,23 @@ void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
       const float* xc = x.ptr<float>() + n0 * c.C * c.HW();
       const float* gc = gout.ptr<float>() + n0 * c.Co * P;
       float* dst = n0 == 0 ? GW : more.get();
-      if (pixel_major)
-        weight_grad_pixel_major(cc, xc, gc, dst);
-      else
+      if (few) {
+        if (!weight_grad_few_channels(cc, xc, gc, dst)) weight_grad_im2col(cc, xc, gc, dst);
+      } else if (!(gemm_tile().direct_b && weight_grad_pixel_major(cc, xc, gc, dst))) {
         weight_grad_grid(cc, xc, gc, dst);
+      }
       if (n0 > 0)
         for (int64_t i = 0; i < wsize; i++) GW[i] += dst[i];
     }
     return;
   }
+  weight_grad_im2col(c, x.ptr<float>(), gout.ptr<float>(), GW);
+}
+
+// The blocked-im2col weight gradient (variant 2).
+void weight_grad_im2col(const Conv& c, const float* X, const float* GO, float* GW) {
+  const int64_t P = c.P(), Kg = c.Kg(), Cog = c.Cog();
+  const int64_t wsize = c.Co * Kg;
   const bool direct = c.pointwise();
   const int64_t Pb = block_cols(Kg, P), blocks = (P + Pb - 1) / Pb;
   const int64_t tasks = c.N * c.G * blocks;
@@ -816,8 +830,6 @@ void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(num_threads(), tasks));
   const int64_t per = (tasks + parts - 1) / parts;
   Scratch<float> partial(static_cast<size_t>((parts - 1) * wsize));
-  const float* X = x.ptr<float>();
-  const float* GO = gout.ptr<float>();
   parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
     Scratch<float> col(direct ? 0 : static_cast<size_t>(Kg * Pb));
     for (int64_t q = q0; q < q1; q++) {
