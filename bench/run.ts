@@ -1078,6 +1078,11 @@ export function benchCases(quick = false): Case[] {
     // a ResNet stage-1 3×3 convolution, batch 8
     conv2dCase(8, 64, 56, 56, 64, 3, 1),
     conv2dCase(8, 64, 56, 56, 64, 3, 1, true),
+    // the training CNN's two convolutions (ts/models cnn(), batch 64): they dominate `tensorforge train`
+    conv2dCase(64, 1, 28, 28, 32, 3, 1),
+    conv2dCase(64, 1, 28, 28, 32, 3, 1, true),
+    conv2dCase(64, 32, 14, 14, 64, 3, 1),
+    conv2dCase(64, 32, 14, 14, 64, 3, 1, true),
     softmaxCase(4096, 1024, 1, false),
     softmaxCase(4096, 1024, 1, true),
     softmaxCase(1024, 4096, 0, false),

@@ -55,9 +55,17 @@ function randomConfig(rng: Rng): Config {
 }
 
 /** Larger configurations whose column matrices span several blocks of output positions (the
- *  kernels block at most 192 output positions), with block edges inside output rows, and the 1×1 path. */
+ *  kernels block at most 192 output positions), with block edges inside output rows, and the 1×1 path;
+ *  and stride-1 ones with >= 16 channels per group, which run on the padded grid (forward, the input
+ *  gradient as a transposed convolution, the weight gradient), with uneven padding, dilation, groups. */
 const BLOCKED: Config[] = [
   { x: [2, 64, 20, 19], w: [5, 64, 3, 3], bias: true, opts: { padding: 1 } },
+  { x: [2, 32, 13, 11], w: [40, 16, 3, 2], bias: true, opts: { padding: [1, 0], dilation: [2, 1], groups: 2 } },
+  { x: [1, 16, 9, 30], w: [24, 16, 3, 5], bias: false, opts: { padding: 'same', dilation: [1, 2] } },
+  { x: [1, 272, 6, 5], w: [3, 272, 3, 3], bias: true, opts: { padding: 1 } },  // deeper than one K block per tap
+  // few input channels, 3×3, rows of >= 16 outputs: the weight gradient's dot-product path
+  { x: [3, 2, 18, 21], w: [5, 2, 3, 3], bias: true, opts: { padding: 1 } },
+  { x: [2, 3, 20, 35], w: [6, 1, 3, 3], bias: false, opts: { padding: [2, 0], dilation: [2, 1], groups: 3 } },
   { x: [1, 48, 23, 17], w: [6, 24, 3, 3], bias: false, opts: { padding: [2, 1], stride: [1, 2], dilation: 2, groups: 2 } },
   { x: [2, 1100, 9, 11], w: [3, 1100, 1, 1], bias: true, opts: {} },
 ];

@@ -22,6 +22,12 @@
 // instantiated for every row count 1..MR and vector count 1..NR/VW, plus a lane mask, so no
 // padding work is done beyond the last vector.
 //
+// Entry points for callers that pack their own operands (convolution, see conv.cpp):
+// gemm_pack_a / gemm_pack_b_cols produce the micro-panel layouts; gemm_packed multiplies packed
+// A and B; gemm_packed_a reads a row-major B in place (AVX-512 only, masked edge loads);
+// gemm_packed_a_taps sums several K segments of B at per-segment offsets in registers, one
+// pass over C (a convolution's taps read from its padded input planes).
+//
 // Threads split work at one level only (the pool runs nested parallel_for serially): whole
 // matrices of a large batch, or slices of M or N of each matrix otherwise. Each slice runs
 // the full serial algorithm with its own thread-local packing buffers.
@@ -50,6 +56,12 @@ using Kernel = void (*)(int64_t kc, const float* a, int64_t lda, const float* b,
 using PackFn = void (*)(int64_t kc, int64_t n, const float* src, int64_t rs, int64_t cs, int w,
                         int vw, float* dst);
 
+// C tile (rows × nr) [+]= sum over t < ntaps, k < kc of a[(t*kc + k)*MR + i] * b[offs[t] + k*ldb + j]:
+// several K segments of one packed A panel against B rows at per-segment offsets, summed in
+// registers (a convolution's taps read in place from its padded input planes).
+using TapKernel = void (*)(int ntaps, const int64_t* offs, int64_t kc, const float* a, const float* b,
+                           int64_t ldb, float* c, int64_t ldc, int nr, bool accumulate);
+
 constexpr int kMaxMR = 8;
 constexpr int kMaxNV = 3;
 
@@ -59,6 +71,7 @@ struct Config {
   int64_t kc, mc, nc;     // cache blocking: B micro-panel ~ L1, A block ~ L2, B block ~ L3
   Kernel kern[kMaxMR][kMaxNV];  // kern[rows-1][vectors-1]
   PackFn pack_a, pack_b;
+  TapKernel ktap[kMaxMR][kMaxNV];  // set where direct_b
   bool direct_b;          // kernels can read an unpacked row-major B (masked edge loads)
 };
 
@@ -212,6 +225,61 @@ struct K512 {
   }
 };
 
+// K512 over several K segments (see TapKernel): one pass over the C tile for all of them.
+template <int MR, int NV>
+struct K512Taps {
+  TF_T512 static void run(int ntaps, const int64_t* offs, int64_t kc, const float* __restrict a,
+                          const float* __restrict b, int64_t ldb, float* __restrict c, int64_t ldc,
+                          int nr, bool accumulate) {
+    const __mmask16 last = static_cast<__mmask16>((1u << (nr - (NV - 1) * 16)) - 1u);
+    __m512 acc[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
+    for (int t = 0; t < ntaps; t++) {
+      const float* bt = b + offs[t];
+#pragma GCC unroll 4
+      for (int64_t k = 0; k < kc; k++) {
+        __m512 bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV - 1; v++) bv[v] = _mm512_loadu_ps(bt + v * 16);
+        bv[NV - 1] = _mm512_maskz_loadu_ps(last, bt + (NV - 1) * 16);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+          const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+        a += MR;
+        bt += ldb;
+      }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      float* ci = c + i * ldc;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV - 1; v++) {
+        __m512 r = acc[i][v];
+        if (accumulate) r = _mm512_add_ps(r, _mm512_loadu_ps(ci + v * 16));
+        _mm512_storeu_ps(ci + v * 16, r);
+      }
+      __m512 r = acc[i][NV - 1];
+      float* cl = ci + (NV - 1) * 16;
+      if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(last, cl));
+      _mm512_mask_storeu_ps(cl, last, r);
+    }
+  }
+};
+template <int MR, int NV>
+struct FillTaps {
+  static void run(Config& c) {
+    c.ktap[MR - 1][NV - 1] = &K512Taps<MR, NV>::run;
+    if constexpr (NV > 1) FillTaps<MR, NV - 1>::run(c);
+    else if constexpr (MR > 1) FillTaps<MR - 1, 3>::run(c);
+  }
+};
+
 // Packing through 16×16 register transposes, for the two layouts where the packed order runs
 // across the source's contiguous direction: row-major A (csa == 1) and transposed B (rsb == 1).
 // The scalar loops do one strided store per element there, which on skinny shapes costs as
@@ -262,6 +330,19 @@ TF_T512 void pack_transposed_512(int64_t kc, int rows, const float* src, int64_t
       r[i] = i < rows ? _mm512_maskz_loadu_ps(kmask, src + i * rs + k0) : _mm512_setzero_ps();
     transpose16(r);
     for (int k = 0; k < kn; k++) _mm512_mask_storeu_ps(dst + (k0 + k) * ld, smask, r[k]);
+  }
+}
+
+// As pack_transposed_512, for up to 16 source rows at arbitrary addresses; all 16 lanes of
+// dst are written (zeros past `rows`).
+TF_T512 void pack_rows_512(int64_t kc, int rows, const float* const* src, float* dst, int64_t ld) {
+  __m512 r[16];
+  for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+    const int kn = static_cast<int>(std::min<int64_t>(16, kc - k0));
+    const __mmask16 kmask = static_cast<__mmask16>((1u << kn) - 1u);
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_maskz_loadu_ps(kmask, src[i] + k0) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int k = 0; k < kn; k++) _mm512_storeu_ps(dst + (k0 + k) * ld, r[k]);
   }
 }
 
@@ -373,6 +454,7 @@ Config make_config() {
       c.mr = 8, c.nr = 48, c.vw = 16;
       c.kc = 256, c.mc = 256, c.nc = 3072;
       Fill<K512, 8, 3>::run(c);
+      FillTaps<8, 3>::run(c);
       c.pack_a = pack_a_512;
       c.pack_b = pack_b_512;
       c.direct_b = true;
@@ -505,6 +587,103 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int6
     return;
   }
   gemm_serial(config(), M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
+}
+
+GemmTile gemm_tile() {
+  const Config& cfg = config();
+  return {cfg.mr, cfg.nr, cfg.vw, cfg.direct_b};
+}
+
+void gemm_pack_a(int64_t M, int64_t K, const float* A, int64_t rsa, int64_t csa, float* dst) {
+  const Config& cfg = config();
+  if (M > 0 && K > 0) cfg.pack_a(K, M, A, rsa, csa, cfg.mr, 0, dst);
+}
+
+void gemm_pack_b_cols(int64_t K, int64_t N, const float* const* cols, float* dst) {
+  const Config& cfg = config();
+  for (int64_t j0 = 0; j0 < N; j0 += cfg.nr) {
+    const int nw = static_cast<int>(std::min<int64_t>(cfg.nr, N - j0));
+    const int w = (nw + cfg.vw - 1) / cfg.vw * cfg.vw;
+#if defined(__x86_64__)
+    if (cfg.pack_b == pack_b_512) {
+      for (int g = 0; g < w; g += 16) pack_rows_512(K, std::min(16, nw - g), cols + j0 + g, dst + g, w);
+      dst += K * w;
+      continue;
+    }
+#endif
+    for (int j = 0; j < nw; j++)
+      for (int64_t k = 0; k < K; k++) dst[k * w + j] = cols[j0 + j][k];
+    for (int64_t k = 0; k < K; k++)
+      for (int j = nw; j < w; j++) dst[k * w + j] = 0.f;
+    dst += K * w;
+  }
+}
+
+// Panel by panel of B: its KC-deep slice stays in L1 while every A micro-panel sweeps it (the
+// whole packed A, a few hundred KiB for a convolution's weights, is read from L2).
+void gemm_packed(int64_t M, int64_t N, int64_t K, const float* Ap, const float* Bp, float* C,
+                 int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; i++) std::memset(C + i * ldc, 0, static_cast<size_t>(N) * sizeof(float));
+    return;
+  }
+  const Config& cfg = config();
+  const int64_t KC = balanced_block(K, cfg.kc, 8);
+  for (int64_t jr = 0; jr < N; jr += cfg.nr) {
+    const int nr = static_cast<int>(std::min<int64_t>(cfg.nr, N - jr));
+    const int nv = (nr + cfg.vw - 1) / cfg.vw;
+    const int64_t w = nv * cfg.vw;
+    const float* bp = Bp + jr * K;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      for (int64_t ir = 0; ir < M; ir += cfg.mr) {
+        const int rows = static_cast<int>(std::min<int64_t>(cfg.mr, M - ir));
+        cfg.kern[rows - 1][nv - 1](kc, Ap + ir * K + pc * rows, rows, bp + pc * w, w, C + ir * ldc + jr, ldc, nr,
+                                   accumulate || pc > 0);
+      }
+    }
+  }
+}
+
+void gemm_packed_a(int64_t M, int64_t N, int64_t K, const float* Ap, const float* B, int64_t ldb,
+                   float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; i++) std::memset(C + i * ldc, 0, static_cast<size_t>(N) * sizeof(float));
+    return;
+  }
+  const Config& cfg = config();
+  const int64_t KC = balanced_block(K, cfg.kc, 8);
+  for (int64_t jr = 0; jr < N; jr += cfg.nr) {
+    const int nr = static_cast<int>(std::min<int64_t>(cfg.nr, N - jr));
+    const int nv = (nr + cfg.vw - 1) / cfg.vw;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      for (int64_t ir = 0; ir < M; ir += cfg.mr) {
+        const int rows = static_cast<int>(std::min<int64_t>(cfg.mr, M - ir));
+        cfg.kern[rows - 1][nv - 1](kc, Ap + ir * K + pc * rows, rows, B + pc * ldb + jr, ldb, C + ir * ldc + jr, ldc,
+                                   nr, accumulate || pc > 0);
+      }
+    }
+  }
+}
+
+void gemm_packed_a_taps(int64_t M, int64_t N, int64_t kc, int ntaps, const int64_t* offs, const float* Ap,
+                        const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  const Config& cfg = config();
+  if (M <= 0 || N <= 0) return;
+  const int64_t K = kc * ntaps;
+  for (int64_t jr = 0; jr < N; jr += cfg.nr) {
+    const int nr = static_cast<int>(std::min<int64_t>(cfg.nr, N - jr));
+    const int nv = (nr + cfg.vw - 1) / cfg.vw;
+    for (int64_t ir = 0; ir < M; ir += cfg.mr) {
+      const int rows = static_cast<int>(std::min<int64_t>(cfg.mr, M - ir));
+      cfg.ktap[rows - 1][nv - 1](ntaps, offs, kc, Ap + ir * K, B + jr, ldb, C + ir * ldc + jr, ldc, nr, accumulate);
+    }
+  }
 }
 
 void matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float* A,
