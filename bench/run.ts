@@ -426,13 +426,13 @@ function attentionCase(b: number, h: number, t: number, d: number, o: { causal?:
 /** conv2d, NCHW, k×k filters, stride 1, zero padding `pad`, no bias: the forward, or (backward)
  *  the input and weight gradients for a given output gradient (dgrad + wgrad, twice the forward's
  *  FLOPs). */
-function conv2dCase(n: number, cin: number, h: number, w: number, cout: number, k: number, pad: number, backward = false): Case {
+function conv2dCase(n: number, cin: number, h: number, w: number, cout: number, k: number, pad: number, backward = false, headline = true): Case {
   const ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
   const fwdFlops = 2 * n * cout * ho * wo * cin * k * k;
   return {
     op: backward ? 'conv2d backward (dgrad+wgrad)' : 'conv2d',
     shape: `${n}×${cin}×${h}×${w}, ${cout} ${k}×${k} filters, pad ${pad}`,
-    headline: { label: backward ? 'conv bwd' : 'conv fwd', spec: { kind: 'conv2d', n, cin, h, w, cout, k, pad, backward } },
+    headline: headline ? { label: backward ? 'conv bwd' : 'conv fwd', spec: { kind: 'conv2d', n, cin, h, w, cout, k, pad, backward } } : undefined,
     make() {
       const x = tf.randn([n, cin, h, w]), wt = tf.randn([cout, cin, k, k]);
       const X = x.dataSync(), W = wt.dataSync();
@@ -1079,10 +1079,10 @@ export function benchCases(quick = false): Case[] {
     conv2dCase(8, 64, 56, 56, 64, 3, 1),
     conv2dCase(8, 64, 56, 56, 64, 3, 1, true),
     // the training CNN's two convolutions (ts/models cnn(), batch 64): they dominate `tensorforge train`
-    conv2dCase(64, 1, 28, 28, 32, 3, 1),
-    conv2dCase(64, 1, 28, 28, 32, 3, 1, true),
-    conv2dCase(64, 32, 14, 14, 64, 3, 1),
-    conv2dCase(64, 32, 14, 14, 64, 3, 1, true),
+    conv2dCase(64, 1, 28, 28, 32, 3, 1, false, false),
+    conv2dCase(64, 1, 28, 28, 32, 3, 1, true, false),
+    conv2dCase(64, 32, 14, 14, 64, 3, 1, false, false),
+    conv2dCase(64, 32, 14, 14, 64, 3, 1, true, false),
     softmaxCase(4096, 1024, 1, false),
     softmaxCase(4096, 1024, 1, true),
     softmaxCase(1024, 4096, 0, false),
