@@ -50,7 +50,7 @@ describe('tensorforge train', () => {
     expect(card.architecture).toEqual({ name: 'mlp', config: { inFeatures: 784, hidden: 128, classes: 10 } });
     expect(card.library.version).toBe(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version);
     expect(card.seed).toBe(7);
-    expect(card.hyperparameters).toMatchObject({ epochs: 2, batchSize: 64, optimizer: 'adam', lr: 1e-3 });
+    expect(card.hyperparameters).toMatchObject({ epochs: 2, batchSize: 64, optimizer: 'adam', lr: 2e-3, schedule: 'cosine' });
     expect(card.dataset.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(card.dataset.files.map((f: { name: string }) => f.name)).toEqual(['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']);
     expect(card.dataset).toMatchObject({ train: 1350, validation: 150, test: 1500 });

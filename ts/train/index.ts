@@ -47,8 +47,9 @@ export interface FitOptions {
   train: DataLoader;
   validation?: DataLoader | null;
   numClasses: number;
-  /** stepped once per epoch, after it */
   scheduler?: LRScheduler | null;
+  /** when the scheduler steps: after every batch or after every epoch (default) */
+  schedulerStep?: 'batch' | 'epoch';
   /** epochs already done (a resumed run starts there) */
   startEpoch?: number;
   /** clip the gradient norm to this before each step */
@@ -128,6 +129,7 @@ export async function fit(model: Module<[Tensor], Tensor>, opts: FitOptions): Pr
           loss.backward();
           if (opts.clipGradNorm) clipGradNorm(params, opts.clipGradNorm);
           optimizer.step();
+          if (opts.schedulerStep === 'batch') opts.scheduler?.step();
           const n = y.shape[0];
           lossSum += loss.item() * n;
           correct += tally(logits, y, null);
@@ -146,7 +148,7 @@ export async function fit(model: Module<[Tensor], Tensor>, opts: FitOptions): Pr
     }
     const seconds = (performance.now() - t0) / 1000;
     const validation = opts.validation ? await evaluate(model, opts.validation, numClasses) : null;
-    opts.scheduler?.step();
+    if (opts.schedulerStep !== 'batch') opts.scheduler?.step();
     const metrics: EpochMetrics = {
       epoch, trainLoss: lossSum / count, trainAccuracy: correct / count, validation, seconds, samplesPerSecond: count / seconds, lr,
     };
