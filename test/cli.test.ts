@@ -87,11 +87,14 @@ describe('tensorforge train', () => {
     const card = JSON.parse(fs.readFileSync(path.join(out, 'model-card.json'), 'utf8'));
     expect(card.classes).toEqual(['ham', 'spam']);
     expect(card.preprocessing).toMatchObject({ kind: 'text', vocabulary: 'vocab.json' });
-    const p = run(['predict', '--model', out, '--text', 'Subject: cheap meds, click here now to win money', '--json']);
+    const p = run(['predict', '--model', out, '--text', 'Subject: cheap meds, click here now to win money', '--text', 'see you at lunch', '--json']);
     expect(p.code).toBe(0);
-    const [pred] = JSON.parse(p.stdout);
-    expect(pred.top.map((t: { label: string }) => t.label).sort()).toEqual(['ham', 'spam']);
-    expect(pred.top[0].probability + pred.top[1].probability).toBeCloseTo(1, 5);
+    const preds = JSON.parse(p.stdout);
+    expect(preds.map((x: { input: string }) => x.input)).toEqual(['"Subject: cheap meds, click here now t..."', '"see you at lunch"']);
+    for (const pred of preds) {
+      expect(pred.top.map((t: { label: string }) => t.label).sort()).toEqual(['ham', 'spam']);
+      expect(pred.top[0].probability + pred.top[1].probability).toBeCloseTo(1, 5);
+    }
   }, 300_000);
 
   test('progress: plain log lines when not on a terminal, a redrawn bar on one', () => {

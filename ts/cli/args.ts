@@ -20,13 +20,17 @@ export interface Flag {
   short?: string;
   /** the value's placeholder in --help */
   arg?: string;
+  /** may be given more than once (a string flag then yields string[]) */
+  multiple?: boolean;
 }
 export type FlagSpec = Record<string, Flag>;
-export type Parsed = { flags: Record<string, string | number | boolean | undefined>; positionals: string[] };
+export type FlagValue = string | string[] | number | boolean | undefined;
+export type Parsed = { flags: Record<string, FlagValue>; positionals: string[] };
 
 export function parseFlags(command: string, argv: string[], spec: FlagSpec, allowPositionals = false): Parsed {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const [name, f] of Object.entries(spec)) options[name] = { type: f.kind === 'boolean' ? 'boolean' : 'string', ...(f.short ? { short: f.short } : {}) };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = { help: { type: 'boolean', short: 'h' } };
+  for (const [name, f] of Object.entries(spec))
+    options[name] = { type: f.kind === 'boolean' ? 'boolean' : 'string', ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) };
   let raw: ReturnType<typeof parseArgs>;
   try {
     raw = parseArgs({ args: argv, options, strict: true, allowPositionals });
@@ -37,8 +41,10 @@ export function parseFlags(command: string, argv: string[], spec: FlagSpec, allo
   const flags: Parsed['flags'] = {};
   if (raw.values.help) return { flags: { help: true }, positionals: [] };
   for (const [name, f] of Object.entries(spec)) {
-    const v = raw.values[name] as string | boolean | undefined;
-    flags[name] = v === undefined ? f.default : convert(command, name, f, v);
+    const v = raw.values[name] as string | string[] | boolean | undefined;
+    if (v === undefined) flags[name] = f.default;
+    else if (Array.isArray(v)) flags[name] = v.map((one) => convert(command, name, f, one) as string);
+    else flags[name] = convert(command, name, f, v);
   }
   return { flags, positionals: raw.positionals };
 }

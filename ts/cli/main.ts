@@ -3,7 +3,7 @@
 // malformed files) print one line, "tensorforge <command>: error: ...", and exit non-zero with no
 // stack trace; TENSORFORGE_DEBUG=1 adds the stack.
 import * as os from 'os';
-import { FlagSpec, UsageError, helpText, parseFlags } from './args';
+import { FlagSpec, FlagValue, UsageError, helpText, parseFlags } from './args';
 import { Reporter } from './report';
 import { libraryVersion } from './version';
 import { TensorforgeError } from '../errors';
@@ -14,7 +14,7 @@ interface Command {
   description: string;
   flags: FlagSpec;
   positionals?: boolean;
-  run(flags: Record<string, string | number | boolean | undefined>, positionals: string[]): Promise<number>;
+  run(flags: Record<string, FlagValue>, positionals: string[]): Promise<number>;
 }
 
 const print = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
@@ -68,13 +68,13 @@ const commands: Record<string, Command> = {
     positionals: true,
     flags: {
       model: { kind: 'string', arg: 'dir', default: 'tensorforge-output/cnn', help: 'a directory written by train (or its model.safetensors)' },
-      text: { kind: 'string', arg: 'text', help: 'a text to classify (text models)' },
+      text: { kind: 'string', arg: 'text', multiple: true, help: 'a text to classify (text models; may be repeated)' },
       top: { kind: 'int', min: 1, max: 1000, default: 3, help: 'classes to show per input' },
       json: { kind: 'boolean', help: 'print the predictions as JSON' },
     },
     async run(flags, positionals) {
       const { predict } = await import('./evaluate');
-      const preds = predict(flags.model as string, { files: positionals, texts: flags.text === undefined ? [] : [flags.text as string] }, flags.top as number);
+      const preds = predict(flags.model as string, { files: positionals, texts: (flags.text as string[] | undefined) ?? [] }, flags.top as number);
       if (flags.json) print(JSON.stringify(preds));
       else for (const p of preds) print(`${p.input}: ${p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`);
       return 0;

@@ -20,7 +20,7 @@ import { save } from '../io/safetensors';
 import { lineChart, confusionMatrix } from '../plot/svg';
 import { setNumThreads } from '../native';
 import { cudaTensorsUnavailable } from '../errors';
-import { FlagSpec, UsageError } from './args';
+import { FlagSpec, FlagValue, UsageError } from './args';
 import { prepareData, buildModel, MODEL_NAMES, ModelName, Architecture, DatasetInfo } from './tasks';
 import { Reporter } from './report';
 import { libraryVersion } from './version';
@@ -66,7 +66,7 @@ function makeOptimizer(name: string, params: Tensor[], lr: number, weightDecay: 
 }
 
 /** Runs `train` with parsed flags; resolves with what it wrote. */
-export async function train(flags: Record<string, string | number | boolean | undefined>, reporter: Reporter): Promise<TrainResult> {
+export async function train(flags: Record<string, FlagValue>, reporter: Reporter): Promise<TrainResult> {
   if (flags.device === 'cuda') throw cudaTensorsUnavailable();
   const model = flags.model as ModelName;
   const text = model === 'transformer';
