@@ -181,6 +181,13 @@ describe('tensorforge info, bench and help', () => {
     expect(report.results.every((x: { op: string; valid: boolean }) => x.op.includes('softmax') && x.valid)).toBe(true);
   }, 120_000);
 
+  test('the bin the package declares is the built CLI, executable (npx runs it directly)', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+    expect(path.resolve(root, pkg.bin.tensorforge)).toBe(cli);
+    expect(() => fs.accessSync(cli, fs.constants.X_OK)).not.toThrow();
+    expect(fs.readFileSync(cli, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+
   test('--help works for the program and every command', () => {
     const main = run(['--help']);
     expect(main.code).toBe(0);
