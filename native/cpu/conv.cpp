@@ -557,6 +557,22 @@ void grid_gout(const Conv& c, const Grid& gr, const float* GO, float* gg) {
 // both), with no im2col copy. The dropped grid columns must add nothing: gOut is zero there and
 // their packed B rows are zeroed too, so an infinite input pixel they happen to read cannot
 // turn into 0·inf = NaN.
+// The weight gradient's work split, shared by both grid variants. Blocks of grid positions are the
+// reduction depth of each GEMM, whose every block re-reads and re-writes the gW tile: as deep as
+// the packed B (Kg × Qb) allows in half the L2, and equal (a 192 + 30 split of a 14×14 image cost
+// 10%). Tasks are (image, group, block), run by `parts` workers, `per` tasks each.
+struct WgradSplit {
+  int64_t qblocks, Qb, tasks, parts, per;
+  WgradSplit(const Conv& c, const Grid& gr, int64_t Kg) {
+    const int64_t cap = std::max<int64_t>(16, (512 << 10) / (4 * std::max<int64_t>(Kg, 1)));
+    qblocks = (gr.Q + cap - 1) / cap;
+    Qb = std::min(gr.Q, ((gr.Q + qblocks - 1) / qblocks + 15) / 16 * 16);
+    tasks = c.N * c.G * qblocks;
+    parts = std::max<int64_t>(1, std::min<int64_t>(num_threads(), tasks));
+    per = (tasks + parts - 1) / parts;
+  }
+};
+
 void weight_grad_grid(const Conv& c, const float* X, const float* GO, float* GW) {
   const GemmTile tile = gemm_tile();
   const Grid gr(c);
@@ -565,27 +581,19 @@ void weight_grad_grid(const Conv& c, const float* X, const float* GO, float* GW)
   pad_planes(c, gr, X, xp.get());
   Scratch<float> gg(static_cast<size_t>(c.N * c.Co * gr.Q));
   grid_gout(c, gr, GO, gg.get());
-  // Blocks of grid positions: the reduction depth of each GEMM, whose every block re-reads and
-  // re-writes the gW tile, so as deep as the packed B (Kg × Qb) allows in half the L2, and
-  // equal (a 192 + 30 split of a 14×14 image cost 10%).
-  const int64_t cap = std::max<int64_t>(16, (512 << 10) / (4 * std::max<int64_t>(Kg, 1)));
-  const int64_t qblocks = (gr.Q + cap - 1) / cap;
-  const int64_t Qb = std::min(gr.Q, ((gr.Q + qblocks - 1) / qblocks + 15) / 16 * 16);
-  const int64_t tasks = c.N * c.G * qblocks;
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(num_threads(), tasks));
-  const int64_t per = (tasks + parts - 1) / parts;
-  Scratch<float> partial(static_cast<size_t>((parts - 1) * wsize));
-  parallel_for(parts, 1, [&](int64_t r0, int64_t r1) {
+  const WgradSplit sp(c, gr, Kg);
+  Scratch<float> partial(static_cast<size_t>((sp.parts - 1) * wsize));
+  parallel_for(sp.parts, 1, [&](int64_t r0, int64_t r1) {
     const int64_t kw_pad = (Kg + tile.nr - 1) / tile.nr * tile.nr;
-    Scratch<float> pa(static_cast<size_t>(Cog * Qb));
-    Scratch<float> pb(static_cast<size_t>(kw_pad * Qb));
+    Scratch<float> pa(static_cast<size_t>(Cog * sp.Qb));
+    Scratch<float> pb(static_cast<size_t>(kw_pad * sp.Qb));
     std::vector<const float*> cols(static_cast<size_t>(Kg));
     for (int64_t r = r0; r < r1; r++) {
       float* acc = r == 0 ? GW : partial.get() + (r - 1) * wsize;
       std::fill(acc, acc + wsize, 0.f);
-      for (int64_t t = r * per; t < std::min(tasks, (r + 1) * per); t++) {
-        const int64_t n = t / (c.G * qblocks), g = t / qblocks % c.G;
-        const int64_t q0 = t % qblocks * Qb, qn = std::min(gr.Q, q0 + Qb) - q0;
+      for (int64_t t = r * sp.per; t < std::min(sp.tasks, (r + 1) * sp.per); t++) {
+        const int64_t n = t / (c.G * sp.qblocks), g = t / sp.qblocks % c.G;
+        const int64_t q0 = t % sp.qblocks * sp.Qb, qn = std::min(gr.Q, q0 + sp.Qb) - q0;
         const float* xg = xp.get() + (n * c.C + g * Cg) * gr.plane + q0;
         for (int64_t ch = 0; ch < Cg; ch++)
           for (int64_t tp = 0; tp < taps; tp++)
@@ -604,9 +612,9 @@ void weight_grad_grid(const Conv& c, const float* X, const float* GO, float* GW)
       }
     }
   });
-  if (parts > 1)
+  if (sp.parts > 1)
     parallel_for(wsize, 1 << 14, [&](int64_t i0, int64_t i1) {
-      for (int64_t q = 1; q < parts; q++) {
+      for (int64_t q = 1; q < sp.parts; q++) {
         const float* src = partial.get() + (q - 1) * wsize;
         for (int64_t i = i0; i < i1; i++) GW[i] += src[i];
       }
@@ -643,23 +651,18 @@ bool weight_grad_pixel_major(const Conv& c, const float* X, const float* GO, flo
   }
   Scratch<float> gg(static_cast<size_t>(c.N * c.Co * gr.Q));
   grid_gout(c, gr, GO, gg.get());
-  const int64_t cap = std::max<int64_t>(16, (512 << 10) / (4 * std::max<int64_t>(Kg, 1)));
-  const int64_t qblocks = (gr.Q + cap - 1) / cap;
-  const int64_t Qb = std::min(gr.Q, ((gr.Q + qblocks - 1) / qblocks + 15) / 16 * 16);
-  const int64_t tasks = c.N * c.G * qblocks;
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(num_threads(), tasks));
-  const int64_t per = (tasks + parts - 1) / parts;
+  const WgradSplit sp(c, gr, Kg);
   // Per-thread sums in [G·Cog][taps][Cg] order (each tap's GEMM writes whole rows of channels),
   // reduced and reordered into gW at the end.
-  Scratch<float> acc(static_cast<size_t>(parts * wsize));
-  parallel_for(parts, 1, [&](int64_t r0, int64_t r1) {
-    Scratch<float> pa(static_cast<size_t>(Cog * Qb));
+  Scratch<float> acc(static_cast<size_t>(sp.parts * wsize));
+  parallel_for(sp.parts, 1, [&](int64_t r0, int64_t r1) {
+    Scratch<float> pa(static_cast<size_t>(Cog * sp.Qb));
     for (int64_t r = r0; r < r1; r++) {
       float* a = acc.get() + r * wsize;
       std::fill(a, a + wsize, 0.f);
-      for (int64_t t = r * per; t < std::min(tasks, (r + 1) * per); t++) {
-        const int64_t n = t / (c.G * qblocks), g = t / qblocks % c.G;
-        const int64_t q0 = t % qblocks * Qb, qn = std::min(gr.Q, q0 + Qb) - q0;
+      for (int64_t t = r * sp.per; t < std::min(sp.tasks, (r + 1) * sp.per); t++) {
+        const int64_t n = t / (c.G * sp.qblocks), g = t / sp.qblocks % c.G;
+        const int64_t q0 = t % sp.qblocks * sp.Qb, qn = std::min(gr.Q, q0 + sp.Qb) - q0;
         gemm_pack_a(Cog, qn, gg.get() + (n * c.Co + g * Cog) * gr.Q + q0, gr.Q, 1, pa.get());
         const float* xg = xt.get() + (n * c.G + g) * img;
         for (int64_t tp = 0; tp < taps; tp++) {
@@ -678,7 +681,7 @@ bool weight_grad_pixel_major(const Conv& c, const float* X, const float* GO, flo
       for (int64_t tp = 0; tp < taps; tp++)
         for (int64_t ch = 0; ch < Cg; ch++) {
           float sum = 0.f;
-          for (int64_t r = 0; r < parts; r++) sum += acc[r * wsize + (m * taps + tp) * Cg + ch];
+          for (int64_t r = 0; r < sp.parts; r++) sum += acc[r * wsize + (m * taps + tp) * Cg + ch];
           GW[(m * Cg + ch) * taps + tp] = sum;
         }
   });

@@ -174,6 +174,27 @@ struct KScalar {
 
 #if defined(__x86_64__)
 // ---- AVX-512 ------------------------------------------------------------------------------
+// The end of every AVX-512 micro-kernel: the MR × (NV·16) accumulator tile into C (added to C's
+// values when accumulating); the last vector of each row under the column mask.
+template <int MR, int NV>
+TF_T512 __attribute__((always_inline)) inline void store_tile512(__m512 (&acc)[MR][NV], float* c, int64_t ldc, __mmask16 last,
+                                                                 bool accumulate) {
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++) {
+    float* ci = c + i * ldc;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV - 1; v++) {
+      __m512 r = acc[i][v];
+      if (accumulate) r = _mm512_add_ps(r, _mm512_loadu_ps(ci + v * 16));
+      _mm512_storeu_ps(ci + v * 16, r);
+    }
+    __m512 r = acc[i][NV - 1];
+    float* cl = ci + (NV - 1) * 16;
+    if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(last, cl));
+    _mm512_mask_storeu_ps(cl, last, r);
+  }
+}
+
 template <int MR, int NV>
 struct K512 {
   TF_T512 static void run(int64_t kc, const float* __restrict a, int64_t lda,
@@ -208,20 +229,7 @@ struct K512 {
       a += lda;
       b += ldb;
     }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
-      float* ci = c + i * ldc;
-#pragma GCC unroll 4
-      for (int v = 0; v < NV - 1; v++) {
-        __m512 r = acc[i][v];
-        if (accumulate) r = _mm512_add_ps(r, _mm512_loadu_ps(ci + v * 16));
-        _mm512_storeu_ps(ci + v * 16, r);
-      }
-      __m512 r = acc[i][NV - 1];
-      float* cl = ci + (NV - 1) * 16;
-      if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(last, cl));
-      _mm512_mask_storeu_ps(cl, last, r);
-    }
+    store_tile512<MR, NV>(acc, c, ldc, last, accumulate);
   }
 };
 
@@ -255,20 +263,7 @@ struct K512Taps {
         bt += ldb;
       }
     }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
-      float* ci = c + i * ldc;
-#pragma GCC unroll 4
-      for (int v = 0; v < NV - 1; v++) {
-        __m512 r = acc[i][v];
-        if (accumulate) r = _mm512_add_ps(r, _mm512_loadu_ps(ci + v * 16));
-        _mm512_storeu_ps(ci + v * 16, r);
-      }
-      __m512 r = acc[i][NV - 1];
-      float* cl = ci + (NV - 1) * 16;
-      if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(last, cl));
-      _mm512_mask_storeu_ps(cl, last, r);
-    }
+    store_tile512<MR, NV>(acc, c, ldc, last, accumulate);
   }
 };
 template <int MR, int NV>
