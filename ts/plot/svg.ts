@@ -19,6 +19,18 @@ function label(v: number, digits = 4): string {
 }
 const px = (v: number) => String(Math.round(v * 100) / 100);
 
+/** The opening of every chart: the <svg> element, a white background and, when given, the
+ *  title centred at the top (the caller closes the element). */
+function canvas(width: number, height: number, title?: string): string[] {
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
+    `<rect x="0" y="0" width="${width}" height="${height}" fill="white"/>`,
+  ];
+  if (title !== undefined)
+    out.push(`<text class="title" x="${px(width / 2)}" y="26" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${escapeXml(title)}</text>`);
+  return out;
+}
+
 /** About `count` ticks at 1, 2 or 5 × 10^k steps covering [lo, hi]. */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!(Number.isFinite(lo) && Number.isFinite(hi))) throw new ValueError(`tick range must be finite, got [${lo}, ${hi}]`);
@@ -91,10 +103,7 @@ export function lineChart(opts: LineChartOptions): string {
   const sx = (x: number) => m.left + ((x - x0) / (x1 - x0)) * plotW;
   const sy = (y: number) => m.top + plotH - ((y - y0) / (y1 - y0)) * plotH;
 
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`);
-  out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="white"/>`);
-  out.push(`<text class="title" x="${px(width / 2)}" y="26" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${escapeXml(title)}</text>`);
+  const out = canvas(width, height, title);
   out.push('<g class="grid" stroke="#e5e5e5" stroke-width="1">');
   for (const t of xs) out.push(`<line x1="${px(sx(t))}" y1="${m.top}" x2="${px(sx(t))}" y2="${m.top + plotH}"/>`);
   for (const t of ys) out.push(`<line x1="${m.left}" y1="${px(sy(t))}" x2="${m.left + plotW}" y2="${px(sy(t))}"/>`);
@@ -191,10 +200,7 @@ export function barChart(opts: BarChartOptions): string {
   const gw = plotW / nc;
   const bw = Math.min(slot, (gw - 8) / ns);
 
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`);
-  out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="white"/>`);
-  out.push(`<text class="title" x="${px(width / 2)}" y="26" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${escapeXml(title)}</text>`);
+  const out = canvas(width, height, title);
   out.push('<g class="grid" stroke="#e5e5e5" stroke-width="1">');
   for (const t of ys) out.push(`<line x1="${m.left}" y1="${px(sy(t))}" x2="${m.left + plotW}" y2="${px(sy(t))}"/>`);
   out.push('</g>');
@@ -295,9 +301,7 @@ export function confusionMatrix(opts: ConfusionMatrixOptions): string {
   const total = rows.flat().reduce((a, b) => a + b, 0);
   const correct = rows.reduce((s, row, i) => s + row[i], 0);
 
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`);
-  out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="white"/>`);
+  const out = canvas(width, height);
   const accuracy = total > 0 ? ` (accuracy ${(100 * correct / total).toFixed(2)}%)` : '';
   out.push(`<text class="title" x="${px(width / 2)}" y="24" text-anchor="middle" font-size="15" font-weight="bold" ${FONT}>${escapeXml(title + accuracy)}</text>`);
   out.push(`<g class="cells" font-size="${fontSize}" text-anchor="middle" ${FONT}>`);
