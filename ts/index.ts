@@ -14,6 +14,8 @@ export * from './ops/elementwise';
 export { sum, mean, prod, max, min, argmax, argmin } from './ops/reduce';
 export * from './ops/movement';
 export { matmul } from './ops/linalg';
+export { setMatmulPrecision, getMatmulPrecision } from './precision';
+export type { MatmulPrecision } from './precision';
 export { gather, scatterAdd, indexSelect } from './ops/indexing';
 export { noGrad, isGradEnabled } from './autograd';
 export * as train from './train';
