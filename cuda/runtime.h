@@ -53,6 +53,22 @@ class Scratch {
   size_t bytes_ = 0;
 };
 
+// ---- for the binding (cuda/binding.cpp) ----
+// Chooses the device used by this process; only before the first CUDA allocation or kernel.
+void select_device(int device);
+size_t device_cached_bytes();
+// cudaMalloc calls so far (allocations the cache could not serve).
+size_t device_fresh_allocations();
+void empty_device_cache();
+// Page-locked host memory for asynchronous reads, from its own cache.
+void* pinned_alloc(size_t bytes);
+void pinned_free(void* p, size_t bytes);
+// Host <-> device copies ordered on the stream. copy_to_host returns when the bytes have arrived.
+void copy_to_device(void* dst, const void* host_src, size_t bytes);
+void copy_to_host(void* host_dst, const void* src, size_t bytes);
+// Waits for every queued op.
+void synchronize();
+
 // tf.setMatmulPrecision, passed to matmul, conv and attention kernels as the numeric attribute
 // "precision" (absent means Highest). As in PyTorch: Highest = true float32 arithmetic;
 // High = TF32 tensor cores (10-bit mantissa inputs, float32 accumulation); Medium = BF16 tensor
