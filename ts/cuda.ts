@@ -2,9 +2,12 @@
 // (tensorforge_cuda.node) on first use and answers every question without throwing when it is
 // absent, except requireCuda(), which throws the typed "not available" error. The addon is a
 // separate binary so the CPU addon works everywhere; a missing toolkit, driver or GPU is normal.
-// Self-contained on purpose (no imports from other ts/ files).
+// Loading never touches the CPU addon (only errors.ts and types are imported): ts/backend.ts
+// builds the CUDA tensor backend on top of tensorAddon().
 import * as fs from 'fs';
 import * as path from 'path';
+import type { TensorAddon, Handle, NativeMemory } from './native';
+import { DeviceError, fromNative } from './errors';
 
 export interface DeviceProperties {
   index: number;
@@ -36,7 +39,19 @@ export interface MemoryInfo {
   total: number;
 }
 
-interface CudaAddon {
+/** The CUDA allocator's view of this process's device memory, in bytes. */
+export interface CudaMemory extends NativeMemory {
+  /** cudaMalloc calls so far: allocations the cache could not serve */
+  deviceAllocations: number;
+}
+
+interface CudaAddon extends TensorAddon {
+  readAsync(h: Handle, byteOffset: number, out: ArrayBufferView): Promise<void>;
+  synchronize(): void;
+  synchronizeAsync(): Promise<void>;
+  setDevice(device: number): void;
+  currentDevice(): number;
+  memory(resetPeak?: boolean): CudaMemory;
   deviceCount(): number;
   deviceProperties(device: number): DeviceProperties;
   memoryInfo(device: number): MemoryInfo;
@@ -124,15 +139,22 @@ export function loadError(): string | null {
     : 'the NVIDIA driver reports no CUDA device';
 }
 
-/** Throws a typed Error (code 'ERR_TF_DEVICE') unless CUDA is available. */
+/** Throws DeviceError (code 'ERR_TF_DEVICE') unless CUDA is available. */
 export function requireCuda(): void {
   const why = loadError();
   if (why === null) return;
-  const err = new Error(
+  throw new DeviceError(
     `CUDA is not available: ${why} (expected a machine with an NVIDIA GPU and driver; the CPU device works everywhere)`,
-  ) as Error & { code: string };
-  err.code = 'ERR_TF_DEVICE';
-  throw err;
+  );
+}
+
+/** Runs f, turning the addon's coded errors into typed ones. */
+function typed<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw fromNative(e);
+  }
 }
 
 function loadedAddon(): CudaAddon {
@@ -171,4 +193,44 @@ export function driverVersion(): number {
 export function addonPath(): string | null {
   load();
   return addonFile;
+}
+
+/** Internal (ts/backend.ts): the addon's tensor functions; throws ERR_TF_DEVICE where CUDA is unavailable. */
+export function tensorAddon(): CudaAddon {
+  requireCuda();
+  return loadedAddon();
+}
+
+/** Waits until every queued CUDA op of this process has finished. */
+export function synchronize(): void {
+  typed(() => tensorAddon().synchronize());
+}
+
+/** Resolves once every CUDA op queued so far has finished; the event loop keeps running. */
+export function synchronizeAsync(): Promise<void> {
+  return tensorAddon().synchronizeAsync().catch((e) => { throw fromNative(e); });
+}
+
+/** Chooses the GPU this process uses (default 0); only before the first CUDA tensor is made. */
+export function setDevice(index: number): void {
+  typed(() => tensorAddon().setDevice(index));
+}
+
+/** The GPU this process uses. */
+export function currentDevice(): number {
+  return typed(() => tensorAddon().currentDevice());
+}
+
+/**
+ * Device memory as tensorforge's caching allocator sees it: tensor buffers, kernel scratch, their
+ * peak since the last resetPeak, and blocks kept for reuse (cachedBytes; see emptyCache).
+ */
+export function memory(resetPeak = false): CudaMemory {
+  return tensorAddon().memory(resetPeak);
+}
+
+/** Returns the cached device blocks (memory().cachedBytes) to the driver. */
+export function emptyCache(): void {
+  const a = load();
+  if (a) typed(() => a.emptyCache());
 }

@@ -16,11 +16,6 @@ export class ArgumentError extends TensorforgeError { constructor(m: string) { s
 /** A malformed file or byte buffer (safetensors, IDX, PNG): what was wrong and what was expected. */
 export class FormatError extends TensorforgeError { constructor(m: string) { super(m, 'ERR_TF_FORMAT'); } }
 
-/** What asking for a CUDA tensor raises until the CUDA backend lands. */
-export function cudaTensorsUnavailable(): DeviceError {
-  return new DeviceError('CUDA tensors are not implemented in this build yet (expected device "cpu")');
-}
-
 const byCode: Record<string, new (m: string) => TensorforgeError> = {
   ERR_TF_SHAPE: ShapeError, ERR_TF_DTYPE: DTypeError, ERR_TF_DEVICE: DeviceError, ERR_TF_INDEX: IndexError,
   ERR_TF_VALUE: ValueError, ERR_TF_ALLOCATION: AllocationError, ERR_TF_DISPOSED: DisposedError,

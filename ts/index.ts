@@ -4,6 +4,7 @@ import * as path from 'path';
 import * as native from './native';
 import { stats, scope, keep } from './storage';
 import * as cudaModule from './cuda';
+import { startedCudaBackend } from './backend';
 
 export { Tensor } from './tensor';
 export type { NestedArray, Device } from './tensor';
@@ -15,6 +16,7 @@ export { sum, mean, prod, max, min, argmax, argmin } from './ops/reduce';
 export * from './ops/movement';
 export { matmul } from './ops/linalg';
 export { setMatmulPrecision, getMatmulPrecision } from './precision';
+export { setDefaultDevice, getDefaultDevice } from './backend';
 export type { MatmulPrecision } from './precision';
 export { gather, scatterAdd, indexSelect } from './ops/indexing';
 export { noGrad, isGradEnabled } from './autograd';
@@ -38,16 +40,31 @@ export interface MemoryInfo {
   /** the whole process, every thread, as the addon counts it: tensor buffers, kernel scratch
    *  space, and the peak of buffers + scratch since the last resetPeakMemory() */
   native: native.NativeMemory;
+  /** the part of numBytes on the GPU (0 until a CUDA tensor is made) */
+  cudaBytes: number;
+  /** the CUDA allocator's counts, as `native` for the host (null until a CUDA tensor is made);
+   *  tf.cuda.memory() has them too */
+  cuda: native.NativeMemory | null;
 }
 export function memory(): MemoryInfo {
-  return { numTensors: stats.tensors, numBuffers: stats.buffers, numBytes: stats.bytes, native: native.memory() };
+  const gpu = startedCudaBackend();
+  return {
+    numTensors: stats.tensors, numBuffers: stats.buffers, numBytes: stats.bytes, native: native.memory(),
+    cudaBytes: stats.cudaBytes, cuda: gpu ? gpu.memory() : null,
+  };
 }
 
-/** Restarts the native peak-bytes counter from what is live now (see memory().native.peakBytes). */
-export function resetPeakMemory(): void { native.memory(true); }
+/** Restarts the peak-bytes counters from what is live now (memory().native.peakBytes, and cuda's). */
+export function resetPeakMemory(): void {
+  native.memory(true);
+  startedCudaBackend()?.memory(true);
+}
 
-/** Frees the large blocks the native allocator keeps for reuse (memory().native.cachedBytes). */
-export function emptyCache(): void { native.emptyCache(); }
+/** Frees the blocks the allocators keep for reuse (memory().native.cachedBytes, and cuda's). */
+export function emptyCache(): void {
+  native.emptyCache();
+  startedCudaBackend()?.emptyCache();
+}
 
 export function setNumThreads(n: number): void { native.setNumThreads(n); }
 export function getNumThreads(): number { return native.info().threads; }

@@ -18,7 +18,8 @@ export interface NativeMemory {
   cachedBytes: number;
 }
 
-interface Addon {
+/** The functions both addons export (native/binding/binding.h), plus memory stats and the cache. */
+export interface TensorAddon {
   alloc(bytes: number): Handle;
   free(h: Handle): void;
   read(h: Handle, byteOffset: number, out: ArrayBufferView): void;
@@ -30,10 +31,13 @@ interface Addon {
   compileAttrs(attrs: Attrs): CompiledAttrs;
   kernelNames(): string[];
   memory(resetPeak?: boolean): NativeMemory;
+  emptyCache(): void;
+}
+
+interface Addon extends TensorAddon {
   info(): { isa: string; threads: number; cpuFeatures: Record<string, boolean>; ops: string[] };
   setNumThreads(n: number): void;
   measurePeak(): { gflops: number; gbs: number };
-  emptyCache(): void;
 }
 
 export function packageRoot(): string {
@@ -48,7 +52,7 @@ export function packageRoot(): string {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const addon: Addon = require('node-gyp-build')(packageRoot());
+export const addon: Addon = require('node-gyp-build')(packageRoot());
 export const addonPath: string = (() => {
   try { return require('node-gyp-build').resolve(packageRoot()); } catch { return 'unknown'; }
 })();

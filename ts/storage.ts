@@ -1,18 +1,22 @@
 // Native buffer lifetime: reference-counted storages shared by views, exact live counts for
 // tf.memory(), scopes that free what they created, and GC finalizers as a safety net.
-import * as native from './native';
+import type * as native from './native';
+import { Backend, Device, backendFor } from './backend';
 import { AllocationError, ArgumentError } from './errors';
 
 export class Storage {
   private refs = 1;
-  constructor(readonly handle: native.Handle, readonly bytes: number) {
+  constructor(readonly backend: Backend, readonly handle: native.Handle, readonly bytes: number) {
     stats.buffers++;
     stats.bytes += bytes;
+    if (backend.device === 'cuda') stats.cudaBytes += bytes;
   }
-  static allocate(bytes: number): Storage {
+  static allocate(bytes: number, device: Device): Storage {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new AllocationError(`cannot allocate ${bytes} bytes`);
-    return new Storage(native.alloc(bytes), bytes);
+    const backend = backendFor(device);
+    return new Storage(backend, backend.alloc(bytes), bytes);
   }
+  get device(): Device { return this.backend.device; }
   get alive(): boolean { return this.refs > 0; }
   /** More than one tensor views this storage. */
   get shared(): boolean { return this.refs > 1; }
@@ -23,15 +27,16 @@ export class Storage {
   release(): void {
     if (this.refs <= 0) return;
     if (--this.refs === 0) {
-      native.free(this.handle);
+      this.backend.free(this.handle);
       stats.buffers--;
       stats.bytes -= this.bytes;
+      if (this.backend.device === 'cuda') stats.cudaBytes -= this.bytes;
     }
   }
 }
 
-/** Live counts for this JS thread. */
-export const stats = { tensors: 0, buffers: 0, bytes: 0 };
+/** Live counts for this JS thread; bytes counts every device, cudaBytes the GPU's part. */
+export const stats = { tensors: 0, buffers: 0, bytes: 0, cudaBytes: 0 };
 
 /** Anything a scope can free: tensors register themselves on creation. */
 export interface Disposable {

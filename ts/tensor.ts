@@ -3,10 +3,11 @@
 import { Storage, stats, track, untrack } from './storage';
 import { DType, TypedArray, dtypeBytes, dtypeCode, typedArrayFor } from './dtype';
 import { contiguousStrides, numel, fmt } from './shape';
-import { DisposedError, ArgumentError, cudaTensorsUnavailable } from './errors';
+import { DisposedError, ArgumentError } from './errors';
+import type { Device } from './backend';
 import type { Node } from './autograd';
 import type { NativeView } from './native';
-import * as native from './native';
+import { runKernel } from './ops/kernel';
 import * as ew from './ops/elementwise';
 import * as red from './ops/reduce';
 import * as mv from './ops/movement';
@@ -15,7 +16,7 @@ import * as ix from './ops/indexing';
 import * as sm from './ops/softmax';
 import * as ag from './autograd';
 
-export type Device = 'cpu' | 'cuda';
+export type { Device } from './backend';
 export type NestedArray = number | boolean | NestedArray[];
 type Scalar = number | boolean;
 type TensorLike = Tensor | Scalar;
@@ -49,7 +50,6 @@ export class Tensor implements Disposable {
   requiresGrad = false;
   grad: Tensor | null = null;
   gradFn: Node | null = null;
-  readonly device: Device = 'cpu';
   private disposed = false;
   private registered = false;
   /** Internal: the scope tracking this tensor (see storage.track). */
@@ -80,10 +80,10 @@ export class Tensor implements Disposable {
     finalizer.register(this, this.storage, this);
   }
 
-  /** A new contiguous tensor with uninitialised contents. */
-  static empty(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+  /** A new contiguous tensor with uninitialised contents on `device`. */
+  static empty(shape: readonly number[], dtype: DType, device: Device): Tensor {
     const s = [...shape];
-    return new Tensor(Storage.allocate(numel(s) * dtypeBytes[dtype]), s, contiguousStrides(s), 0, dtype);
+    return new Tensor(Storage.allocate(numel(s) * dtypeBytes[dtype], device), s, contiguousStrides(s), 0, dtype);
   }
   /** A view sharing this tensor's storage. */
   view_(shape: readonly number[], strides: readonly number[], offset: number): Tensor {
@@ -91,6 +91,8 @@ export class Tensor implements Disposable {
     return new Tensor(this.storage.retain(), [...shape], [...strides], offset, this.dtype);
   }
 
+  /** Where the values live and the kernels run: 'cpu' or 'cuda'. */
+  get device(): Device { return this.storage.backend.device; }
   get ndim(): number { return this.shape.length; }
   get size(): number { return numel(this.shape); }
   get isDisposed(): boolean { return this.disposed; }
@@ -124,15 +126,33 @@ export class Tensor implements Disposable {
   [Symbol.dispose](): void { this.dispose(); }
 
   // ---- reading back ----------------------------------------------------------------------
+  /** The values, row-major. On CUDA this waits for the queued ops (blocking the event loop);
+   *  prefer `await data()` there. */
   dataSync(): TypedArray {
     this.assertAlive();
     const src = this.isContiguous ? this : ag.noGrad(() => mv.contiguous(this));
     const out = typedArrayFor(this.dtype, this.size);
-    if (out.length) native.read(src.storage.handle, src.offset * dtypeBytes[this.dtype], out);
-    if (src !== this) src.dispose();
+    try {
+      if (out.length) src.storage.backend.read(src.storage.handle, src.offset * dtypeBytes[this.dtype], out);
+    } finally {
+      if (src !== this) src.dispose();
+    }
     return out;
   }
-  async data(): Promise<TypedArray> { return this.dataSync(); }
+  /** The values, row-major; on CUDA the wait for queued ops happens off the event loop. */
+  async data(): Promise<TypedArray> {
+    this.assertAlive();
+    if (this.device === 'cpu') return this.dataSync();
+    const src = this.isContiguous ? this.detach() : ag.noGrad(() => mv.contiguous(this));
+    const out = typedArrayFor(this.dtype, this.size);
+    try {
+      // src holds the storage until the copy is done, whatever happens to this tensor meanwhile
+      if (out.length) await src.storage.backend.readAsync(src.storage.handle, src.offset * dtypeBytes[this.dtype], out);
+    } finally {
+      src.dispose();
+    }
+    return out;
+  }
   toArray(): NestedArray {
     const flat = this.dataSync();
     const isBool = this.dtype === 'bool';
@@ -167,11 +187,14 @@ export class Tensor implements Disposable {
   }
 
   // ---- device and dtype ------------------------------------------------------------------
+  /** This tensor on another device (a copy, recorded by autograd), or cast to another dtype;
+   *  itself when it is already there. */
   to(target: Device | DType): Tensor {
-    if (target === 'cpu') return this;
-    if (target === 'cuda') throw cudaTensorsUnavailable();
+    if (target === 'cpu' || target === 'cuda') return mv.toDevice(this, target);
     return this.toDType(target);
   }
+  cpu(): Tensor { return mv.toDevice(this, 'cpu'); }
+  cuda(): Tensor { return mv.toDevice(this, 'cuda'); }
   toDType(dtype: DType): Tensor { return ew.cast(this, dtype); }
   float(): Tensor { return ew.cast(this, 'float32'); }
   int(): Tensor { return ew.cast(this, 'int32'); }
@@ -185,16 +208,18 @@ export class Tensor implements Disposable {
     this.assertAlive();
     if (this.gradFn) throw new ArgumentError('copy_: cannot overwrite a tensor that autograd recorded (a non-leaf); detach() it first');
     if (typeof src === 'number') {
-      native.run('fill', [this.nativeView()], { value: src });
+      runKernel('fill', [], [this], { value: src });
       return this;
     }
     if (!(src instanceof Tensor)) throw new ArgumentError(`copy_ expects a Tensor or a number, got ${src === null ? 'null' : typeof src}`);
     ag.noGrad(() => {
-      const s = mv.expand(src, [...this.shape]);
+      const here = mv.toDevice(src, this.device);
+      const s = mv.expand(here, [...this.shape]);
       try {
-        native.run('copy', [s.nativeView(), this.nativeView()]);
+        runKernel('copy', [s], [this]);
       } finally {
         s.dispose();
+        if (here !== src) here.dispose();
       }
     });
     return this;

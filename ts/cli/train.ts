@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Tensor } from '../tensor';
+import type { Device } from '../backend';
 import { manualSeed } from '../ops/creation';
 import { Module } from '../nn/module';
 import { SGD } from '../optim/sgd';
@@ -19,7 +20,7 @@ import { fit, evaluate, EpochMetrics, EvalResult } from '../train';
 import { save } from '../io/safetensors';
 import { lineChart, confusionMatrix } from '../plot/svg';
 import { setNumThreads } from '../native';
-import { cudaTensorsUnavailable } from '../errors';
+import { requireCuda } from '../cuda';
 import { FlagSpec, FlagValue, UsageError } from './args';
 import { prepareData, buildModel, MODEL_NAMES, ModelName, Architecture, DatasetInfo } from './tasks';
 import { Reporter } from './report';
@@ -67,7 +68,8 @@ function makeOptimizer(name: string, params: Tensor[], lr: number, weightDecay: 
 
 /** Runs `train` with parsed flags; resolves with what it wrote. */
 export async function train(flags: Record<string, FlagValue>, reporter: Reporter): Promise<TrainResult> {
-  if (flags.device === 'cuda') throw cudaTensorsUnavailable();
+  const device = flags.device as Device;
+  if (device === 'cuda') requireCuda();
   const model = flags.model as ModelName;
   const text = model === 'transformer';
   const epochs = (flags.epochs as number | undefined) ?? (text ? 6 : 5);
@@ -83,7 +85,7 @@ export async function train(flags: Record<string, FlagValue>, reporter: Reporter
   const started = performance.now();
   reporter.log(`loading ${text ? 'the SpamAssassin corpus' : flags.data ? `IDX images from ${flags.data}` : 'the embedded Fashion-MNIST subset'}`);
   const data = prepareData({ model, dataDir: flags.data as string | undefined, validationFraction: flags['val-fraction'] as number, seed, limit: flags.limit as number | undefined });
-  const net: Module<[Tensor], Tensor> = buildModel(data.architecture);
+  const net: Module<[Tensor], Tensor> = buildModel(data.architecture).to(device);
   const optimizer = makeOptimizer(optimizerName, net.parameters(), lr, flags['weight-decay'] as number);
   const trainLoader = new DataLoader(data.train, { batchSize, shuffle: true, seed });
   // cosine decay to 0 over the whole run, a step per batch

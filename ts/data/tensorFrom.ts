@@ -5,14 +5,14 @@ import { Tensor } from '../tensor';
 import { TypedArray, dtypeOfArray } from '../dtype';
 import { ShapeError, DTypeError } from '../errors';
 import { fmt } from '../shape';
-import * as native from '../native';
+import { Device, getDefaultDevice } from '../backend';
 
-export function tensorFrom(data: TypedArray, shape: number[]): Tensor {
+export function tensorFrom(data: TypedArray, shape: number[], device: Device = getDefaultDevice()): Tensor {
   const dtype = dtypeOfArray(data);
   if (!dtype) throw new DTypeError('expected a Float32Array, Int32Array or Uint8Array');
   const n = shape.reduce((a, b) => a * b, 1);
   if (n !== data.length) throw new ShapeError(`${data.length} values cannot fill shape ${fmt(shape)} (${n} elements)`);
-  const t = Tensor.empty(shape, dtype);
-  if (n) native.write(t.storage.handle, 0, data);
+  const t = Tensor.empty(shape, dtype, device);
+  if (n) t.storage.backend.write(t.storage.handle, 0, data);
   return t;
 }

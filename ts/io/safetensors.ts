@@ -32,7 +32,7 @@ import { MAX_DIMS, fmt } from '../shape';
 import { AllocationError, ArgumentError, FormatError, ShapeError, ValueError } from '../errors';
 import { noGrad } from '../autograd';
 import { contiguous } from '../ops/movement';
-import * as native from '../native';
+import { getDefaultDevice } from '../backend';
 import { Json, JsonNumber, JsonObject, JsonSyntaxError, describe, isWellFormed, parseJson } from './json';
 
 /** The largest header accepted, as in the reference reader. */
@@ -300,7 +300,7 @@ function tensorsFrom(src: Source, header: ParsedHeader): Record<string, Tensor> 
   try {
     for (const e of header.entries) {
       const { size, loadsAs } = FILE_DTYPES[e.dtype];
-      const t = Tensor.empty(e.shape, loadsAs);
+      const t = Tensor.empty(e.shape, loadsAs, getDefaultDevice());
       made.push(t);
       const n = t.size;
       const perChunk = Math.max(1, Math.floor(CHUNK_BYTES / size));
@@ -308,7 +308,7 @@ function tensorsFrom(src: Source, header: ParsedHeader): Record<string, Tensor> 
         const k = Math.min(perChunk, n - i);
         let raw = src.read(header.dataStart + e.dataOffsets[0] + i * size, k * size);
         if (raw.byteOffset % size !== 0) raw = new Uint8Array(raw);  // a copy: typed-array views need aligned starts
-        native.write(t.storage.handle, i * dtypeBytes[loadsAs], convert(raw, k, e, i, src.where));
+        t.storage.backend.write(t.storage.handle, i * dtypeBytes[loadsAs], convert(raw, k, e, i, src.where));
       }
       setOwn(out, e.name, t);
     }
@@ -453,13 +453,13 @@ function tensorBytes(t: Tensor, nbytes: number, sink: (bytes: Uint8Array) => voi
   try {
     const base = src.offset * dtypeBytes[t.dtype];
     if (into) {
-      native.read(src.storage.handle, base, into);
+      src.storage.backend.read(src.storage.handle, base, into);
       return;
     }
     const scratch = Buffer.allocUnsafeSlow(Math.min(CHUNK_BYTES, nbytes));
     for (let at = 0; at < nbytes; at += CHUNK_BYTES) {
       const chunk = scratch.subarray(0, Math.min(CHUNK_BYTES, nbytes - at));
-      native.read(src.storage.handle, base + at, chunk);
+      src.storage.backend.read(src.storage.handle, base + at, chunk);
       sink(chunk);
     }
   } finally {

@@ -8,7 +8,9 @@
 import { Tensor, Device } from '../tensor';
 import { keep } from '../storage';
 import { noGrad } from '../autograd';
-import { ArgumentError, ShapeError, cudaTensorsUnavailable, DeviceError } from '../errors';
+import { ArgumentError, ShapeError } from '../errors';
+import { resolveDevice } from '../backend';
+import { toDevice } from '../ops/movement';
 import { fmt, sameShape } from '../shape';
 
 const parameters = new WeakSet<Tensor>();
@@ -112,10 +114,42 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     fn(this);
     return this;
   }
+  /**
+   * Moves every parameter and buffer to `device`, in place (the module keeps its tensors' names;
+   * the tensors themselves are replaced and the old ones freed). Gradients are dropped. As in
+   * PyTorch, move a model before making its optimizer: an optimizer holds the tensors it was given.
+   */
   to(device: Device): this {
-    if (device === 'cpu') return this;
-    if (device === 'cuda') throw cudaTensorsUnavailable();
-    throw new DeviceError(`unknown device '${String(device)}' (expected 'cpu' or 'cuda')`);
+    const d = resolveDevice(device);
+    const moved = new Map<Tensor, Tensor>();
+    const move = (t: Tensor, isParam: boolean): Tensor => {
+      if (t.device === d) return t;
+      let m = moved.get(t);
+      if (!m) {
+        m = keep(noGrad(() => toDevice(t, d)));
+        if (isParam) {
+          parameter(m);
+          m.requiresGrad = t.requiresGrad;
+        }
+        moved.set(t, m);
+      }
+      return m;
+    };
+    for (const mod of this.modules()) {
+      for (const [name, t] of mod._params) if (t) mod._params.set(name, move(t, true));
+      for (const [name, t] of mod._buffers) if (t) mod._buffers.set(name, move(t, false));
+      for (const [, v] of Object.entries(mod)) if (isParameter(v)) move(v, true);
+    }
+    // fields may hold registered tensors too (BatchNorm's runningMean is a field and a buffer)
+    for (const mod of this.modules()) {
+      const fields = mod as unknown as Record<string, unknown>;
+      for (const [key, v] of Object.entries(mod)) if (v instanceof Tensor && moved.has(v)) fields[key] = moved.get(v);
+    }
+    for (const old of moved.keys()) {
+      old.zeroGrad();
+      old.dispose();
+    }
+    return this;
   }
 
   // ---- state ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@
 // tensors are inputs of the graph and stay alive until the caller's tf.scope closes, as in
 // Sequential; without a graph (tf.noGrad, frozen parameters) they are freed before forward returns.
 import { Tensor } from '../tensor';
+import type { Device } from '../backend';
 import { Module } from './module';
 import { Linear, LayerNorm, Dropout } from './layers';
 import { xavierUniform_ } from './init';
@@ -257,10 +258,10 @@ export class MultiheadAttention extends Module<[Tensor, Tensor, Tensor, Multihea
 }
 
 /** torch's causal mask ones(L, S).tril() as bool, true = may attend. */
-function causalMask(L: number, S: number): Tensor {
+function causalMask(L: number, S: number, device: Device): Tensor {
   const data = new Uint8Array(L * S);
   for (let i = 0; i < L; i++) for (let j = 0; j <= Math.min(i, S - 1); j++) data[i * S + j] = 1;
-  return tensor(data, [L, S], { dtype: 'bool' });
+  return tensor(data, [L, S], { dtype: 'bool', device });
 }
 
 /** Folds the key padding mask [N, S], attention mask [L, S] | [N·H, L, S] and causal flag into one
@@ -278,7 +279,7 @@ function foldMasks(kpm: Tensor | null, attnMask: Tensor | null, isCausal: boolea
       const a = attnMask.ndim === 3 ? attnMask.reshape([N, H, L, S]) : attnMask;
       if (attnMask.dtype === 'bool') allowed.push(eq(a, false)); else added.push(a);
     }
-    if (isCausal) allowed.push(causalMask(L, S));
+    if (isCausal) allowed.push(causalMask(L, S, (kpm ?? attnMask)!.device));
     const all = allowed.length ? allowed.reduce((a, b) => minimum(a, b)) : null;
     if (!added.length) return { kind: 'bool', allowed: all! };
     let add = added.reduce((a, b) => a.add(b));
@@ -291,7 +292,7 @@ function foldMasks(kpm: Tensor | null, attnMask: Tensor | null, isCausal: boolea
 function explicitAttention(q: Tensor, k: Tensor, mask: FoldedMask, scale: number): Tensor {
   let scores = matmul(q, k.transpose(-1, -2)).mul(scale);
   if (mask.kind === 'none') return softmax(scores, -1);
-  const m: Tensor = mask.kind === 'causal' ? causalMask(q.shape[2], k.shape[2]) : mask.kind === 'bool' ? mask.allowed : mask.add;
+  const m: Tensor = mask.kind === 'causal' ? causalMask(q.shape[2], k.shape[2], q.device) : mask.kind === 'bool' ? mask.allowed : mask.add;
   // Rows with no finite score would give NaN in softmax (and its backward); they are computed on
   // zeros instead and zeroed after, so neither values nor gradients see a NaN.
   const rowLive = noGrad(() => (m.dtype === 'bool' ? gt(m.toDType('float32').max(-1, true), 0) : gt(m.max(-1, true), -Infinity)));

@@ -13,7 +13,7 @@ type ActivationOp = 'gelu' | 'geluTanh' | 'silu' | 'softplus' | 'leakyRelu' | 'e
 interface Attrs { op: ActivationOp; alpha: number; beta: number }
 
 function activationBackward(x: Tensor, g: Tensor, attrs: Attrs): Tensor {
-  const gx = Tensor.empty(x.shape, 'float32');
+  const gx = Tensor.empty(x.shape, 'float32', x.device);
   runKernel('activationBackward', [x, g], [gx], { ...attrs });
   return gx;
 }
@@ -21,7 +21,7 @@ function activationBackward(x: Tensor, g: Tensor, attrs: Attrs): Tensor {
 const activationDef: OpDef<Attrs> = {
   name: 'activation',
   forward: ([x], attrs) => {
-    const y = Tensor.empty(x.shape, 'float32');
+    const y = Tensor.empty(x.shape, 'float32', x.device);
     runKernel('activation', [x], [y], { ...attrs });
     return y;
   },

@@ -30,8 +30,8 @@ const attentionDef: OpDef<Attrs> = {
   name: 'scaledDotProductAttention',
   forward: ([q, k, v, mask], attrs) => {
     const lead = q.shape.slice(0, -2);
-    const out = Tensor.empty([...lead, q.shape[q.ndim - 2], v.shape[v.ndim - 1]], 'float32');
-    const lse = Tensor.empty([...lead, q.shape[q.ndim - 2]], 'float32');
+    const out = Tensor.empty([...lead, q.shape[q.ndim - 2], v.shape[v.ndim - 1]], 'float32', q.device);
+    const lse = Tensor.empty([...lead, q.shape[q.ndim - 2]], 'float32', q.device);
     runKernel(mask ? 'attentionMasked' : 'attention', mask ? [q, k, v, mask] : [q, k, v], [out, lse], {
       scale: attrs.scale, causal: attrs.causal,
     });
@@ -48,7 +48,7 @@ const attentionDef: OpDef<Attrs> = {
  *  output gradient g (shapes as broadcast for the forward). Exported for the benchmark. */
 export function attentionBackward(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor,
   g: Tensor, attrs: { scale: number; causal: number }): [Tensor, Tensor, Tensor] {
-  const dq = Tensor.empty(q.shape, 'float32'), dk = Tensor.empty(k.shape, 'float32'), dv = Tensor.empty(v.shape, 'float32');
+  const dq = Tensor.empty(q.shape, 'float32', q.device), dk = Tensor.empty(k.shape, 'float32', q.device), dv = Tensor.empty(v.shape, 'float32', q.device);
   runKernel(mask ? 'attentionBackwardMasked' : 'attentionBackward',
     mask ? [q, k, v, mask, out, lse, g] : [q, k, v, out, lse, g], [dq, dk, dv], { scale: attrs.scale, causal: attrs.causal });
   return [dq, dk, dv];
@@ -83,7 +83,7 @@ function prepare(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): { inp
   const op = 'scaledDotProductAttention';
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
     if (!(t instanceof Tensor)) throw new ArgumentError(`${op}: ${name} must be a Tensor`);
-    if (t.dtype !== 'float32') throw new DTypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
+    if (t.dtype !== 'float32', q.device) throw new DTypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
     if (t.ndim < 2) throw new ShapeError(`${op}: ${name} must have at least 2 dims [..., T, D], got ${fmt(t.shape)}`);
   }
   if (opts === null || typeof opts !== 'object') throw new ArgumentError(`${op}: options must be an object`);
@@ -97,7 +97,7 @@ function prepare(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): { inp
   if (attnMask !== null) {
     if (!(attnMask instanceof Tensor)) throw new ArgumentError(`${op}: attnMask must be a Tensor or null`);
     if (isCausal) throw new ArgumentError(`${op}: attnMask and isCausal cannot both be set (as in torch); fold the causal mask into attnMask`);
-    if (attnMask.dtype !== 'bool' && attnMask.dtype !== 'float32')
+    if (attnMask.dtype !== 'bool' && attnMask.dtype !== 'float32', q.device)
       throw new DTypeError(`${op}: attnMask must be bool or float32, got ${attnMask.dtype}`);
     if (attnMask.requiresGrad && isGradEnabled())
       throw new ArgumentError(`${op}: attnMask receives no gradient (it is treated as a constant); pass attnMask.detach()`);

@@ -35,7 +35,7 @@ const conv2dDef: OpDef<ConvAttrs> = {
   forward: ([x, w, b], a) => {
     const [n, , h, wd] = x.shape, [co, , kh, kw] = w.shape;
     const out = Tensor.empty([n, co, outSize(h, kh, a.padding[0], a.padding[1], a.stride[0], a.dilation[0]),
-      outSize(wd, kw, a.padding[2], a.padding[3], a.stride[1], a.dilation[1])]);
+      outSize(wd, kw, a.padding[2], a.padding[3], a.stride[1], a.dilation[1])], 'float32', x.device);
     runKernel(b ? 'conv2dBias' : 'conv2d', b ? [x, w, b] : [x, w], [out], nativeAttrs(a));
     return out;
   },
@@ -52,7 +52,7 @@ const conv2dDef: OpDef<ConvAttrs> = {
 const inputGradDef: OpDef<ConvAttrs & { inputShape: readonly number[] }> = {
   name: 'conv2dInputGrad',
   forward: ([g, w], a) => {
-    const gx = Tensor.empty(a.inputShape);
+    const gx = Tensor.empty(a.inputShape, 'float32', g.device);
     runKernel('conv2dInputGrad', [g, w], [gx], nativeAttrs(a));
     return gx;
   },
@@ -61,7 +61,7 @@ const inputGradDef: OpDef<ConvAttrs & { inputShape: readonly number[] }> = {
 const weightGradDef: OpDef<ConvAttrs & { weightShape: readonly number[] }> = {
   name: 'conv2dWeightGrad',
   forward: ([x, g], a) => {
-    const gw = Tensor.empty(a.weightShape);
+    const gw = Tensor.empty(a.weightShape, 'float32', x.device);
     runKernel('conv2dWeightGrad', [x, g], [gw], nativeAttrs(a));
     return gw;
   },

@@ -2,10 +2,11 @@
 import { Tensor, NestedArray, Device } from '../tensor';
 import { DType, dtypeOfArray, isDType } from '../dtype';
 import { checkShape, numel, fmt } from '../shape';
-import { ShapeError, DTypeError, ArgumentError, DeviceError, ValueError, cudaTensorsUnavailable } from '../errors';
+import { ShapeError, DTypeError, ArgumentError, ValueError } from '../errors';
+import { resolveDevice } from '../backend';
 import { runKernel } from './kernel';
-import * as native from '../native';
 
+/** device: where the tensor lives; the default device (tf.setDefaultDevice, 'cpu' unless set) when absent. */
 export interface TensorOptions { dtype?: DType; device?: Device; requiresGrad?: boolean }
 
 function finish(t: Tensor, opts: TensorOptions): Tensor {
@@ -17,10 +18,7 @@ function checkOptions(opts: TensorOptions, fallback: DType): DType {
   if (opts === null || typeof opts !== 'object') throw new ArgumentError('options must be an object');
   const dtype = opts.dtype ?? fallback;
   if (!isDType(dtype)) throw new DTypeError(`unknown dtype '${String(dtype)}' (expected 'float32', 'int32' or 'bool')`);
-  if (opts.device !== undefined && opts.device !== 'cpu') {
-    if (opts.device === 'cuda') throw cudaTensorsUnavailable();
-    throw new DeviceError(`unknown device '${String(opts.device)}' (expected 'cpu' or 'cuda')`);
-  }
+  resolveDevice(opts.device);
   return dtype;
 }
 
@@ -73,7 +71,7 @@ export function tensor(values: NestedArray | Float32Array | Int32Array | Uint8Ar
   const s = shape === undefined ? inferredShape : checkShape(shape);
   if (numel(s) !== flat.length)
     throw new ShapeError(`${flat.length} values cannot fill shape ${fmt(s)} (${numel(s)} elements)`);
-  const t = Tensor.empty(s, dtype);
+  const t = Tensor.empty(s, dtype, resolveDevice(opts.device));
   const data = dtype === 'float32' ? new Float32Array(flat.length) : dtype === 'int32' ? new Int32Array(flat.length) : new Uint8Array(flat.length);
   for (let i = 0; i < flat.length; i++) {
     const v = Number(flat[i]);
@@ -81,7 +79,7 @@ export function tensor(values: NestedArray | Float32Array | Int32Array | Uint8Ar
       throw new ValueError(`value ${v} at position ${i} is not an int32`);
     data[i] = dtype === 'bool' ? (v !== 0 ? 1 : 0) : v;
   }
-  if (data.length) native.write(t.storage.handle, 0, data);
+  if (data.length) t.storage.backend.write(t.storage.handle, 0, data);
   return finish(t, opts);
 }
 
@@ -91,16 +89,16 @@ export function scalar(value: number | boolean, opts: TensorOptions = {}): Tenso
 
 export function full(shape: number[], value: number | boolean, opts: TensorOptions = {}): Tensor {
   const dtype = checkOptions(opts, typeof value === 'boolean' ? 'bool' : 'float32');
-  const t = Tensor.empty(checkShape(shape), dtype);
+  const t = Tensor.empty(checkShape(shape), dtype, resolveDevice(opts.device));
   runKernel('fill', [], [t], { value: Number(value) });
   return finish(t, opts);
 }
 export const zeros = (shape: number[], opts: TensorOptions = {}) => full(shape, 0, opts);
 export const ones = (shape: number[], opts: TensorOptions = {}) => full(shape, 1, opts);
-export const empty = (shape: number[], opts: TensorOptions = {}) => finish(Tensor.empty(checkShape(shape), checkOptions(opts, 'float32')), opts);
-export const zerosLike = (t: Tensor, opts: TensorOptions = {}) => full([...t.shape], 0, { dtype: t.dtype, ...opts });
-export const onesLike = (t: Tensor, opts: TensorOptions = {}) => full([...t.shape], 1, { dtype: t.dtype, ...opts });
-export const fullLike = (t: Tensor, value: number, opts: TensorOptions = {}) => full([...t.shape], value, { dtype: t.dtype, ...opts });
+export const empty = (shape: number[], opts: TensorOptions = {}) => finish(Tensor.empty(checkShape(shape), checkOptions(opts, 'float32'), resolveDevice(opts.device)), opts);
+export const zerosLike = (t: Tensor, opts: TensorOptions = {}) => full([...t.shape], 0, { dtype: t.dtype, device: t.device, ...opts });
+export const onesLike = (t: Tensor, opts: TensorOptions = {}) => full([...t.shape], 1, { dtype: t.dtype, device: t.device, ...opts });
+export const fullLike = (t: Tensor, value: number, opts: TensorOptions = {}) => full([...t.shape], value, { dtype: t.dtype, device: t.device, ...opts });
 
 /** Values from start (inclusive) to end (exclusive) by step, like torch.arange. */
 export function arange(start: number, end?: number, step = 1, opts: TensorOptions = {}): Tensor {
@@ -150,7 +148,7 @@ export function setRngState(state: { seed: number; offset: number }): void {
 
 function draw(shape: number[], dist: string, a: number, b: number, opts: TensorOptions, fallback: DType): Tensor {
   const dtype = checkOptions(opts, fallback);
-  const t = Tensor.empty(checkShape(shape), dtype);
+  const t = Tensor.empty(checkShape(shape), dtype, resolveDevice(opts.device));
   runKernel('random', [], [t], { dist, seed: rng.seed, offset: rng.offset, a, b });
   rng.offset += t.size;
   return finish(t, opts);

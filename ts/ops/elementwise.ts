@@ -1,6 +1,7 @@
 // Elementwise primitives: unary math, broadcasting binary ops, comparisons, where, cast.
 // Each backward is written with ops; un-broadcasting is the autograd engine's job.
 import { Tensor } from '../tensor';
+import type { Device } from '../backend';
 import { OpDef, apply, releaseTemporaries } from '../autograd';
 import { DType, promote } from '../dtype';
 import { broadcastShapes, sameShape } from '../shape';
@@ -51,7 +52,7 @@ const unaryDefs = Object.fromEntries(
     {
       name,
       forward: ([x]) => {
-        const out = Tensor.empty(x.shape, x.dtype);
+        const out = Tensor.empty(x.shape, x.dtype, x.device);
         runKernel('unary', [x], [out], attrsFor(name));
         return out;
       },
@@ -93,7 +94,7 @@ export const square = (x: Tensor) => unary('square', x);
 const castDef: OpDef<DType> = {
   name: 'cast',
   forward: ([x], dtype) => {
-    const out = Tensor.empty(x.shape, dtype);
+    const out = Tensor.empty(x.shape, dtype, x.device);
     runKernel('copy', [x], [out]);
     return out;
   },
@@ -135,7 +136,7 @@ function binaryDef(name: BinaryOp): OpDef<void> {
       // same-shaped operands (the common case) need no broadcast views
       const same = sameShape(a.shape, b.shape);
       const shape = same ? a.shape : broadcastShapes(a.shape, b.shape);
-      const out = Tensor.empty(shape, isCompare ? 'bool' : a.dtype);
+      const out = Tensor.empty(shape, isCompare ? 'bool' : a.dtype, a.device);
       const ea = same ? a : expand(a, shape as number[]), eb = same ? b : expand(b, shape as number[]);
       runKernel('binary', [ea, eb], [out], attrs);
       if (ea !== a) ea.dispose();
@@ -155,10 +156,10 @@ function operandDType(x: TensorLike, other: TensorLike): DType {
   return other instanceof Tensor && other.dtype !== 'bool' ? other.dtype : 'int32';
 }
 
-function toTensor(x: TensorLike, dtype: DType, name: string): Tensor {
+function toTensor(x: TensorLike, dtype: DType, name: string, device: Device): Tensor {
   if (x instanceof Tensor) return x.dtype === dtype ? x : cast(x, dtype);
   if (typeof x !== 'number' && typeof x !== 'boolean') throw new ArgumentError(`${name}: operands must be tensors or numbers, got ${typeof x}`);
-  return scalar(x, { dtype });
+  return scalar(x, { dtype, device });
 }
 
 export function binary(name: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
@@ -166,7 +167,8 @@ export function binary(name: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
   let dtype = promote(operandDType(a, b), operandDType(b, a));
   if (name === 'div' || name === 'pow') dtype = 'float32';  // true division, like torch
   else if (dtype === 'bool' && !(compareOps as readonly string[]).includes(name) && name !== 'maximum' && name !== 'minimum') dtype = 'int32';
-  const ta = toTensor(a, dtype, name), tb = toTensor(b, dtype, name);
+  const device = (a instanceof Tensor ? a : (b as Tensor)).device;  // a number joins the tensor's device
+  const ta = toTensor(a, dtype, name, device), tb = toTensor(b, dtype, name, device);
   const out = apply(binaryDefs[name], [ta, tb], undefined);
   if (ta !== a || tb !== b) releaseTemporaries(out, [ta, tb].filter((t) => t !== a && t !== b));
   return out;
@@ -190,7 +192,7 @@ const whereDef: OpDef<void> = {
   name: 'where',
   forward: ([c, a, b]) => {
     const shape = broadcastShapes(c.shape, a.shape, b.shape);
-    const out = Tensor.empty(shape, a.dtype);
+    const out = Tensor.empty(shape, a.dtype, a.device);
     const views = [c, a, b].map((t) => expand(t, shape));
     runKernel('where', views, [out]);
     views.forEach((v) => v.dispose());
@@ -204,7 +206,7 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   if (!(cond instanceof Tensor)) throw new ArgumentError('where: the condition must be a Tensor');
   const dtype = promote(operandDType(a, b), operandDType(b, a));
   const c = cond.dtype === 'bool' ? cond : cast(cond, 'bool');
-  const ta = toTensor(a, dtype, 'where'), tb = toTensor(b, dtype, 'where');
+  const ta = toTensor(a, dtype, 'where', cond.device), tb = toTensor(b, dtype, 'where', cond.device);
   const out = apply(whereDef, [c, ta, tb], undefined);
   releaseTemporaries(out, [c, ta, tb].filter((t) => t !== cond && t !== a && t !== b));
   return out;

@@ -14,11 +14,11 @@ function checkIndex(index: Tensor, op: string): void {
 const gatherDef: OpDef<number> = {
   name: 'gather',
   forward: ([x, index], dim) => {
-    const out = Tensor.empty(index.shape, x.dtype);
+    const out = Tensor.empty(index.shape, x.dtype, x.device);
     runKernel('gather', [x, index], [out], { dim });
     return out;
   },
-  backward: ({ inputs: [x, index], attrs: dim }, g) => [scatterAdd(zeros([...x.shape]), dim, index, g), null],
+  backward: ({ inputs: [x, index], attrs: dim }, g) => [scatterAdd(zeros([...x.shape], { device: x.device }), dim, index, g), null],
 };
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   checkIndex(index, 'gather');
@@ -46,12 +46,12 @@ const indexSelectDef: OpDef<number> = {
   forward: ([x, index], dim) => {
     const shape = [...x.shape];
     shape[dim] = index.size;
-    const out = Tensor.empty(shape, x.dtype);
+    const out = Tensor.empty(shape, x.dtype, x.device);
     runKernel('indexSelect', [x, index], [out], { dim });
     return out;
   },
   backward: ({ inputs: [x, index], attrs: dim }, g) => {
-    const gx = zeros([...x.shape]);
+    const gx = zeros([...x.shape], { device: x.device });
     runKernel('indexAdd', [index, g], [gx], { dim });
     return [gx, null];
   },

@@ -3,14 +3,18 @@
 // passes buffer handles as plain arguments (native.runPacked) instead of building nested arrays
 // the addon would have to walk property by property. The addon checks the packed form exactly as
 // it checks the nested one.
+//
+// Every tensor of one call must live on one device; that device's backend runs the kernel.
 import type { Tensor } from '../tensor';
 import { dtypeCode } from '../dtype';
-import * as native from '../native';
+import type * as native from '../native';
+import type { Backend } from '../backend';
+import { DeviceError } from '../errors';
 
 let desc = new Float64Array(256);
 const args: unknown[] = [0, desc, undefined];
 // Frozen attrs objects cannot change, so the addon parses each one once.
-const compiled = new WeakMap<native.Attrs, native.CompiledAttrs>();
+const compiled = new WeakMap<native.Attrs, Map<Backend, native.CompiledAttrs>>();
 
 function pack(t: Tensor, pos: number): number {
   t.assertAlive();
@@ -32,16 +36,36 @@ function pack(t: Tensor, pos: number): number {
   return pos + 3 + 2 * nd;
 }
 
+function mixedDevices(op: string, inputs: Tensor[], outputs: Tensor[]): DeviceError {
+  const where = [...inputs.map((t, i) => `input ${i} on ${t.device}`), ...outputs.map((t, i) => `output ${i} on ${t.device}`)];
+  return new DeviceError(`${op}: expected every tensor on one device, got ${where.join(', ')}; move them with .to(device) first`);
+}
+
+/** The backend all of a call's tensors live on. */
+function backendOf(op: string, inputs: Tensor[], outputs: Tensor[]): Backend {
+  const first = inputs.length ? inputs[0] : outputs[0];
+  first.assertAlive();
+  const b = first.storage.backend;
+  for (let i = 0; i < inputs.length; i++) if (inputs[i].storage.backend !== b) throw mixedDevices(op, inputs, outputs);
+  for (let i = 0; i < outputs.length; i++) if (outputs[i].storage.backend !== b) throw mixedDevices(op, inputs, outputs);
+  return b;
+}
+
 export function runKernel(op: string, inputs: Tensor[], outputs: Tensor[], attrs?: native.Attrs): void {
-  const index = native.kernelIndex.get(op);
-  if (index === undefined) {  // the nested form says what is wrong with the name
-    native.run(op, [...inputs, ...outputs].map((t) => t.nativeView()), attrs);
+  const backend = backendOf(op, inputs, outputs);
+  const index = backend.kernelIndex.get(op);
+  if (index === undefined) {
+    if (backend.device !== 'cpu') throw new DeviceError(`${op} has no ${backend.device} kernel in this build`);
+    backend.run(op, [...inputs, ...outputs].map((t) => t.nativeView()), attrs);  // the nested form says what is wrong with the name
     return;
   }
   let a: native.Attrs | native.CompiledAttrs | undefined = attrs;
   if (attrs !== undefined && Object.isFrozen(attrs)) {
-    a = compiled.get(attrs);
-    if (a === undefined) compiled.set(attrs, (a = native.compileAttrs(attrs)));
+    // compiled per backend: an addon accepts only attrs it compiled itself
+    let perBackend = compiled.get(attrs);
+    if (perBackend === undefined) compiled.set(attrs, (perBackend = new Map()));
+    a = perBackend.get(backend);
+    if (a === undefined) perBackend.set(backend, (a = backend.compileAttrs(attrs)));
   }
   args.length = 3;
   try {
@@ -50,7 +74,7 @@ export function runKernel(op: string, inputs: Tensor[], outputs: Tensor[], attrs
     for (let i = 0; i < outputs.length; i++) pos = pack(outputs[i], pos);
     args[0] = index;
     args[2] = a;
-    native.runPacked(args);
+    backend.runPacked(args);
   } finally {
     // no handle outlives the call here, so a collected tensor's buffer is not kept alive
     args.length = 3;

@@ -11,7 +11,7 @@ import { expand, transpose, unsqueeze, squeeze } from './movement';
 const matmulDef: OpDef<void> = {
   name: 'matmul',
   forward: ([a, b]) => {
-    const out = Tensor.empty([...a.shape.slice(0, -1), b.shape[b.ndim - 1]], 'float32');
+    const out = Tensor.empty([...a.shape.slice(0, -1), b.shape[b.ndim - 1]], 'float32', a.device);
     runKernel('matmul', [a, b], [out]);
     return out;
   },

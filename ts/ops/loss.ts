@@ -74,7 +74,7 @@ interface ClassAttrs {
 const crossEntropyBackwardDef: OpDef<ClassAttrs> = {
   name: 'crossEntropyBackward',
   forward: ([x, target, weight, stats, g], attrs) => {
-    const gx = Tensor.empty(x.shape, 'float32');
+    const gx = Tensor.empty(x.shape, 'float32', x.device);
     runKernel('crossEntropyBackward', [x, target, weight, stats, g], [gx], attrs.kernel);
     return gx;
   },
@@ -83,8 +83,8 @@ const crossEntropyDef: OpDef<ClassAttrs> = {
   name: 'crossEntropy',
   forward: ([x, target, weight], attrs) => {
     const [N, , S] = x.shape;
-    const out = Tensor.empty(attrs.kernel.reduction === 'none' ? [N, S] : [], 'float32');
-    const stats = Tensor.empty([N, S, 2], 'float32');
+    const out = Tensor.empty(attrs.kernel.reduction === 'none' ? [N, S] : [], 'float32', x.device);
+    const stats = Tensor.empty([N, S, 2], 'float32', x.device);
     runKernel('crossEntropy', [x, target, weight], [out, stats], attrs.kernel);
     attrs.stats = stats;
     return out;
@@ -96,7 +96,7 @@ const crossEntropyDef: OpDef<ClassAttrs> = {
 const nllLossBackwardDef: OpDef<ClassAttrs> = {
   name: 'nllLossBackward',
   forward: ([x, target, weight, g], attrs) => {
-    const gx = Tensor.empty(x.shape, 'float32');
+    const gx = Tensor.empty(x.shape, 'float32', x.device);
     runKernel('nllLossBackward', [x, target, weight, g], [gx], { ignoreIndex: attrs.kernel.ignoreIndex, reduction: attrs.kernel.reduction });
     return gx;
   },
@@ -105,7 +105,7 @@ const nllLossDef: OpDef<ClassAttrs> = {
   name: 'nllLoss',
   forward: ([x, target, weight], attrs) => {
     const [N, , S] = x.shape;
-    const out = Tensor.empty(attrs.kernel.reduction === 'none' ? [N, S] : [], 'float32');
+    const out = Tensor.empty(attrs.kernel.reduction === 'none' ? [N, S] : [], 'float32', x.device);
     runKernel('nllLoss', [x, target, weight], [out], { ignoreIndex: attrs.kernel.ignoreIndex, reduction: attrs.kernel.reduction });
     return out;
   },
@@ -132,7 +132,7 @@ function classLoss(op: 'crossEntropy' | 'nllLoss', def: OpDef<ClassAttrs>, input
   const { N, C, S, outShape } = classShapes(op, input, target, weight);
   const x = input.reshape([N, C, S]);
   const t = target.reshape([N, S]);
-  const w = weight ?? Tensor.empty([0], 'float32');
+  const w = weight ?? Tensor.empty([0], 'float32', input.device);
   const attrs: ClassAttrs = { kernel, stats: null };
   const out = apply(def, [x, t, w], attrs);
   owning(out, x, t, w === weight ? null : w, attrs.stats);
@@ -227,7 +227,7 @@ export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduc
 const bceLogitsBackwardDef: OpDef<number> = {
   name: 'bceWithLogitsBackward',
   forward: (inputs, wrt) => {
-    const gx = Tensor.empty(inputs[0].shape, 'float32');
+    const gx = Tensor.empty(inputs[0].shape, 'float32', inputs[0].device);
     runKernel(inputs.length === 4 ? 'bceWithLogitsPosWeightBackward' : 'bceWithLogitsBackward', inputs, [gx], { wrt });
     return gx;
   },
@@ -235,7 +235,7 @@ const bceLogitsBackwardDef: OpDef<number> = {
 const bceLogitsDef: OpDef<void> = {
   name: 'bceWithLogits',
   forward: (inputs) => {
-    const out = Tensor.empty(inputs[0].shape, 'float32');
+    const out = Tensor.empty(inputs[0].shape, 'float32', inputs[0].device);
     runKernel(inputs.length === 3 ? 'bceWithLogitsPosWeight' : 'bceWithLogits', inputs, [out]);
     return out;
   },

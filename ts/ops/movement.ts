@@ -6,6 +6,7 @@ import { checkShape, contiguousStrides, fmt, normDim, numel, sameShape } from '.
 import { ShapeError, ArgumentError, IndexError } from '../errors';
 import { runKernel } from './kernel';
 import { zeros } from './creation';
+import { Device, resolveDevice } from '../backend';
 
 function resolveShape(shape: number[], size: number): number[] {
   if (!Array.isArray(shape)) throw new ArgumentError(`shape must be an array, got ${typeof shape}`);
@@ -24,7 +25,7 @@ function resolveShape(shape: number[], size: number): number[] {
 const copyDef: OpDef<void> = {
   name: 'copy',
   forward: ([x]) => {
-    const out = Tensor.empty(x.shape, x.dtype);
+    const out = Tensor.empty(x.shape, x.dtype, x.device);
     runKernel('copy', [x], [out]);
     return out;
   },
@@ -32,6 +33,31 @@ const copyDef: OpDef<void> = {
 };
 /** A contiguous copy. */
 export const clone = (x: Tensor) => apply(copyDef, [x], undefined);
+
+// A copy on another device, through host memory: CPU values are read into a typed array and
+// written to the device (or the reverse). Gradients flow back to the source device.
+const toDeviceDef: OpDef<Device> = {
+  name: 'to',
+  forward: ([x], device) => {
+    const values = x.dataSync();
+    const out = Tensor.empty(x.shape, x.dtype, device);
+    try {
+      if (values.length) out.storage.backend.write(out.storage.handle, 0, values);
+    } catch (e) {
+      out.dispose();
+      throw e;
+    }
+    return out;
+  },
+  backward: ({ inputs: [x] }, g) => [toDevice(g, x.device)],
+};
+/** x on `device`: x itself when it is already there, else a copy autograd records. */
+export function toDevice(x: Tensor, device: Device): Tensor {
+  if (!(x instanceof Tensor)) throw new ArgumentError(`to(device) expects a Tensor, got ${x === null ? 'null' : typeof x}`);
+  x.assertAlive();
+  const d = resolveDevice(device);
+  return d === x.device ? x : apply(toDeviceDef, [x], d);
+}
 
 const aliasDef: OpDef<void> = {
   name: 'alias',
@@ -115,7 +141,7 @@ const sliceDef: OpDef<SliceAttrs> = {
     return x.view_(shape, strides, x.offset + start * x.strides[dim]);
   },
   backward: ({ inputs: [x], attrs }, g) => {
-    const gx = zeros([...x.shape]);
+    const gx = zeros([...x.shape], { device: x.device });
     const window = sliceDef.forward([gx], attrs);
     runKernel('copy', [g], [window]);
     window.dispose();
@@ -191,7 +217,7 @@ const catDef: OpDef<number> = {
   forward: (xs, dim) => {
     const shape = [...xs[0].shape];
     shape[dim] = xs.reduce((n, x) => n + x.shape[dim], 0);
-    const out = Tensor.empty(shape, xs[0].dtype);
+    const out = Tensor.empty(shape, xs[0].dtype, xs[0].device);
     let off = 0;
     for (const x of xs) {
       const window = sliceDef.forward([out], { dim, start: off, len: x.shape[dim], step: 1 });

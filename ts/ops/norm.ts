@@ -5,6 +5,7 @@
 // combinations. Dropout is composed (rand, ge, where, mul); embedding uses the indexSelect and
 // indexAdd kernels.
 import { Tensor } from '../tensor';
+import type { Device } from '../backend';
 import { OpDef, apply, releaseTemporaries } from '../autograd';
 import { ArgumentError, DTypeError, IndexError, ShapeError, ValueError } from '../errors';
 import { fmt, numel } from '../shape';
@@ -13,7 +14,7 @@ import { rand, zeros } from './creation';
 import { where } from './elementwise';
 import { reshape } from './movement';
 
-const absent = () => Tensor.empty([0], 'float32');
+const absent = (device: Device) => Tensor.empty([0], 'float32', device);
 const flag = (b: boolean) => (b ? 1 : 0);
 
 function checkTensor(op: string, what: string, t: unknown, dtype = 'float32'): asserts t is Tensor {
@@ -42,9 +43,9 @@ const layerNormDef: OpDef<LayerNormAttrs> = {
   forward: (inputs, attrs) => {
     const [x, w, b] = affineInputs(inputs, attrs.hasWeight, attrs.hasBias);
     const lead = x.shape.slice(0, x.ndim - attrs.k);
-    const y = Tensor.empty(x.shape, 'float32');
-    const mean = Tensor.empty(lead, 'float32'), rstd = Tensor.empty(lead, 'float32');
-    const none = absent();
+    const y = Tensor.empty(x.shape, 'float32', x.device);
+    const mean = Tensor.empty(lead, 'float32', x.device), rstd = Tensor.empty(lead, 'float32', x.device);
+    const none = absent(x.device);
     try {
       runKernel('layerNorm', [x, w ?? none, b ?? none], [y, mean, rstd],
         { normDims: attrs.k, eps: attrs.eps, hasWeight: flag(attrs.hasWeight), hasBias: flag(attrs.hasBias) });
@@ -60,12 +61,12 @@ const layerNormDef: OpDef<LayerNormAttrs> = {
   backward: ({ inputs, attrs }, g) => {
     const [x, w] = affineInputs(inputs, attrs.hasWeight, attrs.hasBias);
     const [mean, rstd] = attrs.saved!;
-    const gx = Tensor.empty(x.shape, 'float32');
+    const gx = Tensor.empty(x.shape, 'float32', x.device);
     const normShape = x.shape.slice(x.ndim - attrs.k);
-    const gw = attrs.hasWeight ? Tensor.empty(normShape, 'float32') : null;
-    const gb = attrs.hasBias ? Tensor.empty(normShape, 'float32') : null;
-    const none = absent();  // freed by the backward pass's scope
-    runKernel('layerNormBackward', [x, w ?? none, mean, rstd, g], [gx, gw ?? none, gb ?? absent()],
+    const gw = attrs.hasWeight ? Tensor.empty(normShape, 'float32', x.device) : null;
+    const gb = attrs.hasBias ? Tensor.empty(normShape, 'float32', x.device) : null;
+    const none = absent(x.device);  // freed by the backward pass's scope
+    runKernel('layerNormBackward', [x, w ?? none, mean, rstd, g], [gx, gw ?? none, gb ?? absent(x.device)],
       { normDims: attrs.k, hasWeight: flag(attrs.hasWeight), hasBias: flag(attrs.hasBias) });
     return affineGrads(gx, gw, gb);
   },
@@ -103,9 +104,9 @@ const batchNormDef: OpDef<BatchNormAttrs> = {
   forward: (inputs, attrs) => {
     const [x, w, b] = affineInputs(inputs, attrs.hasWeight, attrs.hasBias);
     const C = x.shape[1];
-    const y = Tensor.empty(x.shape, 'float32');
-    const mean = Tensor.empty([C], 'float32'), rstd = Tensor.empty([C], 'float32');
-    const none = [absent(), absent(), absent(), absent()];
+    const y = Tensor.empty(x.shape, 'float32', x.device);
+    const mean = Tensor.empty([C], 'float32', x.device), rstd = Tensor.empty([C], 'float32', x.device);
+    const none = [absent(x.device), absent(x.device), absent(x.device), absent(x.device)];
     try {
       runKernel('batchNorm', [x, w ?? none[0], b ?? none[1]], [y, mean, rstd, attrs.running?.[0] ?? none[2], attrs.running?.[1] ?? none[3]], {
         training: flag(attrs.training), momentum: attrs.momentum, eps: attrs.eps,
@@ -123,10 +124,10 @@ const batchNormDef: OpDef<BatchNormAttrs> = {
   backward: ({ inputs, attrs }, g) => {
     const [x, w] = affineInputs(inputs, attrs.hasWeight, attrs.hasBias);
     const [mean, rstd] = attrs.saved!;
-    const gx = Tensor.empty(x.shape, 'float32');
-    const gw = attrs.hasWeight ? Tensor.empty([x.shape[1]], 'float32') : null;
-    const gb = attrs.hasBias ? Tensor.empty([x.shape[1]], 'float32') : null;
-    runKernel('batchNormBackward', [x, w ?? absent(), mean, rstd, g], [gx, gw ?? absent(), gb ?? absent()],
+    const gx = Tensor.empty(x.shape, 'float32', x.device);
+    const gw = attrs.hasWeight ? Tensor.empty([x.shape[1]], 'float32', x.device) : null;
+    const gb = attrs.hasBias ? Tensor.empty([x.shape[1]], 'float32', x.device) : null;
+    runKernel('batchNormBackward', [x, w ?? absent(x.device), mean, rstd, g], [gx, gw ?? absent(x.device), gb ?? absent(x.device)],
       { training: flag(attrs.training), hasWeight: flag(attrs.hasWeight), hasBias: flag(attrs.hasBias) });
     return affineGrads(gx, gw, gb);
   },
@@ -201,7 +202,7 @@ export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
   if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ValueError(`dropout probability has to be between 0 and 1, but got ${String(p)}`);
   if (!training || p === 0) return apply(identityDef, [x], undefined);
   if (p === 1) return x.mul(0);
-  const u = rand([...x.shape]);
+  const u = rand([...x.shape], { device: x.device });
   const keep = u.ge(p);  // P(u >= p) = 1 - p
   const scale = where(keep, 1 / (1 - p), 0);
   u.dispose();
@@ -217,7 +218,7 @@ interface EmbeddingAttrs { paddingIdx: number | null; outShape: number[] }
 const embeddingDef: OpDef<EmbeddingAttrs> = {
   name: 'embedding',
   forward: ([weight, index], { outShape }) => {
-    const rows = Tensor.empty([index.size, weight.shape[1]], 'float32');
+    const rows = Tensor.empty([index.size, weight.shape[1]], 'float32', weight.device);
     try {
       runKernel('indexSelect', [weight, index], [rows], { dim: 0 });
     } catch (e) {
@@ -232,7 +233,7 @@ const embeddingDef: OpDef<EmbeddingAttrs> = {
   backward: ({ inputs: [weight, index], attrs }, g) => {
     const D = weight.shape[1];
     const g2 = reshape(g, [index.size, D]);
-    const gw = zeros([...weight.shape]);
+    const gw = zeros([...weight.shape], { device: weight.device });
     runKernel('indexAdd', [index, g2], [gw], { dim: 0 });
     if (attrs.paddingIdx !== null) {  // torch: the padding row never receives gradient
       const row = gw.view_([D], [1], attrs.paddingIdx * D);

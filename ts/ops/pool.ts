@@ -142,14 +142,14 @@ const maxPoolDef: OpDef<MaxAttrs> = {
   name: 'maxPool2d',
   forward: ([x], a) => {
     const shape = a.outShape(x);
-    const y = Tensor.empty(shape, 'float32');
-    const ix = Tensor.empty(shape, 'int32');
+    const y = Tensor.empty(shape, 'float32', x.device);
+    const ix = Tensor.empty(shape, 'int32', x.device);
     runKernel(a.kernel, [x], [y, ix], a.native);
     a.indices = ix;
     return y;
   },
   backward: ({ inputs: [x], attrs: a }, g) => {
-    const gx = Tensor.empty(x.shape, 'float32');
+    const gx = Tensor.empty(x.shape, 'float32', x.device);
     runKernel('maxPool2dBackward', [g, a.indices!], [gx]);
     return [gx];
   },
@@ -212,12 +212,12 @@ type AvgAttrs = Omit<WindowAttrs, 'dilation'> & { countIncludePad: boolean; divi
 const avgPoolDef: OpDef<AvgAttrs> = {
   name: 'avgPool2d',
   forward: ([x], a) => {
-    const y = Tensor.empty(outShape(x, { ...a, dilation: [1, 1] }), 'float32');
+    const y = Tensor.empty(outShape(x, { ...a, dilation: [1, 1] }), 'float32', x.device);
     runKernel('avgPool2d', [x], [y], a);
     return y;
   },
   backward: ({ inputs: [x], attrs: a }, g) => {
-    const gx = Tensor.empty(x.shape, 'float32');
+    const gx = Tensor.empty(x.shape, 'float32', x.device);
     runKernel('avgPool2dBackward', [g], [gx], a);
     return [gx];
   },
@@ -243,12 +243,12 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions | Pair): Tensor {
 const adaptiveAvgDef: OpDef<[number, number]> = {
   name: 'adaptiveAvgPool2d',
   forward: ([x], [oh, ow]) => {
-    const y = Tensor.empty([x.shape[0], x.shape[1], oh, ow], 'float32');
+    const y = Tensor.empty([x.shape[0], x.shape[1], oh, ow], 'float32', x.device);
     runKernel('adaptiveAvgPool2d', [x], [y]);
     return y;
   },
   backward: ({ inputs: [x] }, g) => {
-    const gx = Tensor.empty(x.shape, 'float32');
+    const gx = Tensor.empty(x.shape, 'float32', x.device);
     runKernel('adaptiveAvgPool2dBackward', [g], [gx]);
     return [gx];
   },

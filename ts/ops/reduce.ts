@@ -36,7 +36,7 @@ const reduceDef: OpDef<Attrs> = {
     const src = x.view_(order.map((d) => x.shape[d]), order.map((d) => x.strides[d]), x.offset);
     const outShape = x.shape.filter((_, i) => !attrs.dims.includes(i));
     const isArg = attrs.op === 'argmax' || attrs.op === 'argmin';
-    const out = Tensor.empty(outShape, isArg ? 'int32' : x.dtype);
+    const out = Tensor.empty(outShape, isArg ? 'int32' : x.dtype, x.device);
     try {
       runKernel('reduce', [src], [out], { op: attrs.op, reduceDims: attrs.dims.length });
     } finally {

@@ -20,7 +20,7 @@ const kernelAttrs = (a: SoftmaxAttrs) => ({ dim: a.dim, log: a.log ? 1 : 0 });
 const softmaxBackwardDef: OpDef<SoftmaxAttrs> = {
   name: 'softmaxBackward',
   forward: ([y, g], attrs) => {
-    const gx = Tensor.empty(y.shape, 'float32');
+    const gx = Tensor.empty(y.shape, 'float32', y.device);
     runKernel('softmaxBackward', [y, g], [gx], kernelAttrs(attrs));
     return gx;
   },
@@ -29,7 +29,7 @@ const softmaxBackwardDef: OpDef<SoftmaxAttrs> = {
 const softmaxDef: OpDef<SoftmaxAttrs> = {
   name: 'softmax',
   forward: ([x], attrs) => {
-    const y = Tensor.empty(x.shape, 'float32');
+    const y = Tensor.empty(x.shape, 'float32', x.device);
     runKernel('softmax', [x], [y], kernelAttrs(attrs));
     return y;
   },

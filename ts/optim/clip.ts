@@ -39,7 +39,7 @@ export function clipGradNorm(params: Tensor | Iterable<Tensor>, maxNorm: number,
   const grads = gradsOf(fn, params);
   if (grads.length === 0) return 0;
   // each grad's norm in float32 (torch stacks float32 norms), then the norm of those
-  const out = Tensor.empty([grads.length], 'float32');
+  const out = Tensor.empty([grads.length], 'float32', grads[0].device);
   let norms: Float32Array;
   try {
     grads.forEach((g, i) => {

@@ -175,13 +175,13 @@ export abstract class Optimizer<O extends Hypers = Hypers> {
 
   /** A zero tensor shaped like p that outlives every scope (optimizer state). */
   protected newState(p: Tensor): Tensor {
-    return keep(noGrad(() => zeros([...p.shape])));
+    return keep(noGrad(() => zeros([...p.shape], { device: p.device })));
   }
 
   /** Runs a kernel with an empty placeholder view for each absent optional state tensor. */
   protected run(op: string, grad: Tensor, outputs: (Tensor | null)[], attrs: Record<string, number | boolean>): void {
     const empties: Tensor[] = [];
-    const views = outputs.map((t) => t ?? (empties[empties.length] = Tensor.empty([0], 'float32')));
+    const views = outputs.map((t) => t ?? (empties[empties.length] = Tensor.empty([0], 'float32', grad.device)));
     try {
       runKernel(op, [grad], views, attrs);
     } finally {

@@ -4,6 +4,7 @@
 // progress output keep running while a model trains; each batch is one synchronous step inside a
 // tf.scope, so nothing but parameters, gradients and optimizer state outlives it.
 import { Tensor } from '../tensor';
+import type { Device } from '../backend';
 import { scope } from '../storage';
 import { noGrad } from '../autograd';
 import { Module } from '../nn/module';
@@ -72,9 +73,17 @@ function tally(logits: Tensor, target: Tensor, confusion: number[][] | null): nu
   return correct;
 }
 
-function checkBatch(batch: Tensor[]): [Tensor, Tensor] {
+/** The batch's [input, target], on the model's device (loaders yield CPU tensors; a moved copy
+ *  is freed with the step's scope). */
+function checkBatch(batch: Tensor[], device: Device): [Tensor, Tensor] {
   if (batch.length !== 2) throw new ArgumentError(`a classification loader must yield [input, target] batches, got ${batch.length} tensors`);
-  return [batch[0], batch[1]];
+  return [batch[0].to(device), batch[1].to(device)];
+}
+
+/** Where a model's parameters live ('cpu' for a model without any). */
+function deviceOf(model: Module<[Tensor], Tensor>): Device {
+  const first = model.parameters()[0];
+  return first ? first.device : 'cpu';
 }
 
 /** Loss, accuracy and confusion matrix of a classifier over a loader, in eval mode and without
@@ -84,11 +93,12 @@ export async function evaluate(model: Module<[Tensor], Tensor>, loader: DataLoad
   model.eval();
   const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   let lossSum = 0, correct = 0, count = 0;
+  const device = deviceOf(model);
   try {
     for (const batch of loader) {
       scope(() => noGrad(() => {
         try {
-          const [x, y] = checkBatch(batch);
+          const [x, y] = checkBatch(batch, device);
           const logits = model.forward(x);
           lossSum += crossEntropy(logits, y, { reduction: 'sum' }).item();
           correct += tally(logits, y, confusion);
@@ -111,6 +121,7 @@ export async function fit(model: Module<[Tensor], Tensor>, opts: FitOptions): Pr
   if (!(Number.isSafeInteger(epochs) && epochs >= 0)) throw new ValueError(`epochs must be a non-negative integer, got ${epochs}`);
   const start = opts.startEpoch ?? 0;
   const params = model.parameters();
+  const device = deviceOf(model);
   const history: EpochMetrics[] = [];
   for (let epoch = start; epoch < epochs; epoch++) {
     model.train();
@@ -122,7 +133,7 @@ export async function fit(model: Module<[Tensor], Tensor>, opts: FitOptions): Pr
     for (const batch of train) {
       scope(() => {
         try {
-          const [x, y] = checkBatch(batch);
+          const [x, y] = checkBatch(batch, device);
           optimizer.zeroGrad();
           const logits = model.forward(x);
           const loss = crossEntropy(logits, y);
