@@ -5,6 +5,7 @@ import * as tf from '../ts';
 import { RefTensor, Rng, closeness, numel } from './reference';
 import * as native from '../ts/native';
 import { BASE_SEED, rngFor } from './seed';
+import { backendFor, getDefaultDevice } from '../ts/backend';
 
 /** A jest test with its own seeded rng; a failure names the seed to rerun with. Tensors created
  *  inside are freed when the body returns (a tf.scope). */
@@ -166,3 +167,20 @@ export function fuzzKernelCalls(rng: Rng, opts: { calls: number; ranks: number[]
   expect(threw).toBeGreaterThan(opts.calls / 6);
   expect(ran).toBeGreaterThan(opts.calls / 6);
 }
+
+/** Whether tensors can be put on 'cuda' here: a GPU, or the emulation of test/setup/device.ts. */
+export function cudaUsable(): boolean {
+  try {
+    backendFor('cuda');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * describe() for the CUDA-specific files in test/cuda: they compare the same inputs on 'cpu' and
+ * 'cuda', so they run where CUDA is usable, in the project whose default device is the CPU (the
+ * 'cuda' project runs the whole generic suite on the GPU instead); skipped elsewhere.
+ */
+export const describeCuda: jest.Describe = cudaUsable() && getDefaultDevice() === 'cpu' ? describe : describe.skip;
