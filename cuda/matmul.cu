@@ -21,6 +21,7 @@
 // with per-element bounds-checked loads (VEC = false).
 #include <algorithm>
 #include <atomic>
+#include <memory>
 
 #include "common.cuh"
 #include "gemm.cuh"
@@ -540,17 +541,13 @@ void matmul_cuda(std::vector<View>& v, const Attrs& attrs) {
 
   // Operands in neither layout are gathered into contiguous scratch (batch dims included).
   Layout la = layout_of(M, K, m.rsa, m.csa), lb = layout_of(N, K, m.csb, m.rsb);
-  Scratch* copies[2] = {nullptr, nullptr};
-  struct Owner {
-    Scratch** c;
-    ~Owner() { delete c[0]; delete c[1]; }
-  } owner{copies};
+  std::unique_ptr<Scratch> copies[2];
   for (int w = 0; w < 2; w++) {
     Layout& l = w == 0 ? la : lb;
     if (l.ok) continue;
     const View& src = v[w];
     const int64_t n = src.numel();
-    copies[w] = new Scratch(static_cast<size_t>(n) * sizeof(float));
+    copies[w] = std::make_unique<Scratch>(static_cast<size_t>(n) * sizeof(float));
     float* dst = copies[w]->as<float>();
     gather_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(src.ptr<float>(), Strided::of(src), dst, n);
     check_launch("matmul");

@@ -65,10 +65,10 @@ function cudaMatmul(a: tf.Tensor, b: tf.Tensor, p: Precision, view?: (x: tf.Tens
 describeCuda('CUDA matmul', () => {
   afterEach(() => tf.setMatmulPrecision('highest'));
 
-  // [M, K, N]: one element, the small-product kernel, edge tiles of every tiled kernel, exact tiles,
-  // and a size where all of them run many k tiles.
+  // [M, K, N]: one element, the small-product kernel (M·N·K <= 2^18 or M or N < 16), edge tiles
+  // of every tiled kernel, exact tiles, and a size where all of them run many k tiles.
   const SIZES: [number, number, number][] = [
-    [1, 1, 1], [7, 5, 13], [127, 65, 129], [256, 256, 256], [1000, 1000, 1000], [130, 37, 250], [64, 3, 300],
+    [1, 1, 1], [7, 5, 13], [127, 65, 129], [256, 256, 256], [1000, 1000, 1000], [130, 37, 250], [64, 3, 3000],
   ];
   for (const p of PRECISIONS) {
     for (const [M, K, N] of SIZES) {
@@ -96,7 +96,7 @@ describeCuda('CUDA matmul', () => {
 
     test(`K not a multiple of 4, odd leading dims (${p})`, () => {
       tf.scope(() => {
-        for (const [M, K, N] of [[150, 131, 140], [200, 6, 170], [129, 1, 131]] as [number, number, number][]) {
+        for (const [M, K, N] of [[150, 131, 140], [300, 6, 400], [600, 1, 500]] as [number, number, number][]) {
           const a = cpuTensor([M, K], K), b = cpuTensor([K, N], K + 1);
           expectMatches(cudaMatmul(a, b, p), a, b, K, p, `${M}x${K}x${N}`);
           // columns 1..K of a [M, K + 3] matrix: row stride K + 3 and a start 4 bytes past the
@@ -118,6 +118,9 @@ describeCuda('CUDA matmul', () => {
         // a shared matrix times a batch (the linear-layer case), with a transposed batch operand
         const w = cpuTensor([160, 96], 7), x = cpuTensor([5, 96, 130], 8);
         expectMatches(cudaMatmul(w, x, p), w, x, 96, p, 'matrix · batch');
+        // 16-byte-aligned batches (the vector loads) with b broadcast over dim 0
+        const a4 = cpuTensor([2, 3, 128, 64], 19), b4 = cpuTensor([3, 64, 96], 20);
+        expectMatches(cudaMatmul(a4, b4, p), a4, b4, 64, p, 'aligned batches');
         const xt = cpuTensor([5, 130, 96], 9);
         expectMatches(cudaMatmul(xt, w, p, (u, v) => [u, v.T]), xt, w.T, 96, p, 'batch · matrixᵀ');
       });
