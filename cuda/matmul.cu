@@ -94,13 +94,12 @@ constexpr int LDS = BM + 4;  // the padding makes the transposed stores of k-con
 template <bool KCONTIG, bool VEC>
 struct Loader4 {
   const float* p;
-  int64_t step, k, K;
-  int rows;  // rows of the thread's 4 (KCONTIG: its 1 row, as 0 or 4) inside the operand
+  int64_t step, left;  // left: K minus the k of element 0
+  int rows;            // rows of the thread's 4 (KCONTIG: its 1 row, as 0 or 4) inside the operand
 
-  __device__ __forceinline__ Loader4(const float* g, int64_t ld, int64_t R, int64_t K_, int64_t r0, int r_, int k_)
-      : K(K_) {
+  __device__ __forceinline__ Loader4(const float* g, int64_t ld, int64_t R, int64_t K, int64_t r0, int r_, int k) {
     const int64_t r = r0 + r_;
-    k = k_;
+    left = K - k;
     p = KCONTIG ? g + r * ld + k : g + k * ld + r;
     step = KCONTIG ? sg::BK : sg::BK * ld;
     rows = KCONTIG ? (r < R ? 4 : 0) : static_cast<int>(max(int64_t{0}, min(R - r, int64_t{4})));
@@ -108,16 +107,16 @@ struct Loader4 {
   __device__ __forceinline__ void load(float (&x)[4]) const {
     if (VEC) {
       // the contiguous extent is a multiple of 4: the chunk is wholly inside or outside
-      const float4 v = (rows > 0 && k < K) ? *reinterpret_cast<const float4*>(p) : make_float4(0.f, 0.f, 0.f, 0.f);
+      const float4 v = (rows > 0 && left > 0) ? *reinterpret_cast<const float4*>(p) : make_float4(0.f, 0.f, 0.f, 0.f);
       x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w;
     } else {
 #pragma unroll
-      for (int e = 0; e < 4; e++) x[e] = (KCONTIG ? rows > 0 && k + e < K : k < K && e < rows) ? p[e] : 0.f;
+      for (int e = 0; e < 4; e++) x[e] = (KCONTIG ? rows > 0 && e < left : left > 0 && e < rows) ? p[e] : 0.f;
     }
   }
   __device__ __forceinline__ void next(float (&x)[4]) {
     p += step;
-    k += sg::BK;
+    left -= sg::BK;
     load(x);
   }
 };
@@ -260,11 +259,11 @@ struct TileLoader {
   const float* p;     // chunk 0 of the current tile
   int64_t chunk_ld;   // from one chunk to the next
   int64_t tile_ld;    // from one k tile to the next
-  int64_t k, K;       // k of chunk 0, first element
+  int64_t left;       // K minus the k of chunk 0's first element
   int sofs;           // chunk 0's offset in the stage
   int rows;           // KCONTIG: chunks whose row is in range (the first `rows`); else rows of the 4 in range
 
-  __device__ __forceinline__ TileLoader(const float* g, int64_t ld, int64_t R, int64_t K_, int64_t r0, int tid) : K(K_) {
+  __device__ __forceinline__ TileLoader(const float* g, int64_t ld, int64_t R, int64_t K, int64_t r0, int tid) {
     int r, kk;
     if (KCONTIG) {
       r = tid / (BK / 4);
@@ -274,14 +273,14 @@ struct TileLoader {
       r = (tid % (ROWS / 4)) * 4;
     }
     const int64_t gr = r0 + r;
-    k = kk;
+    left = K - kk;
     sofs = r * S::RS + kk * S::KS;
     p = KCONTIG ? g + gr * ld + kk : g + kk * ld + gr;
     chunk_ld = KCONTIG ? RSTEP * ld : KSTEP * ld;
     tile_ld = KCONTIG ? BK : BK * ld;
-    if (KCONTIG) {
-      const int64_t left = R - gr;  // rows gr, gr + 32, ... in range
-      rows = left <= 0 ? 0 : static_cast<int>(min(int64_t{CHUNKS}, (left + RSTEP - 1) / RSTEP));
+    if constexpr (KCONTIG) {
+      const int64_t below = R - gr;  // of rows gr, gr + RSTEP, ..., those < R
+      rows = below <= 0 ? 0 : static_cast<int>(min(int64_t{CHUNKS}, (below + RSTEP - 1) / RSTEP));
     } else {
       rows = static_cast<int>(max(int64_t{0}, min(R - gr, int64_t{4})));
     }
@@ -292,21 +291,21 @@ struct TileLoader {
     for (int i = 0; i < CHUNKS; i++) {
       float* dst = stage + sofs + (KCONTIG ? i * RSTEP * S::RS : i * KSTEP * S::KS);
       const float* src = p + i * chunk_ld;
-      const int64_t kc = k + (KCONTIG ? 0 : i * KSTEP);
+      const int64_t kl = left - (KCONTIG ? 0 : i * KSTEP);  // K minus the chunk's k
       if (VEC) {
         // the contiguous extent is a multiple of 4: a chunk is wholly inside or outside
-        const bool in = (KCONTIG ? i < rows : rows > 0) && kc < K;
+        const bool in = (KCONTIG ? i < rows : rows > 0) && kl > 0;
         cp_async16(dst, in ? src : p, in ? 16 : 0);
       } else {
 #pragma unroll
         for (int e = 0; e < 4; e++)
-          dst[e] = (KCONTIG ? i < rows && kc + e < K : e < rows && kc < K) ? src[e] : 0.f;
+          dst[e] = (KCONTIG ? i < rows && e < kl : e < rows && kl > 0) ? src[e] : 0.f;
       }
     }
   }
   __device__ __forceinline__ void advance() {
     p += tile_ld;
-    k += BK;
+    left -= BK;
   }
 };
 
