@@ -170,6 +170,55 @@ function matmulCase(m: number, k: number, n: number, o: { batch?: number; transA
   };
 }
 
+/** tf.cuda.synchronize() (docs: cuda.md), reached through a cast until ts/cuda.ts declares it;
+ *  a missing function throws rather than timing queued work. */
+const cudaSynchronize = (): void => tf.cuda.synchronize();
+
+/** M×K @ K×N on the CUDA device at one matmul precision, timed to completion (each run waits for
+ *  the device). Checked on sampled elements against float64 dot products with the precision's
+ *  input rounding (TF32: 2^-10 a product, BF16: 2^-7) on top of float32 summation. */
+function cudaMatmulCase(m: number, k: number, n: number, precision: tf.MatmulPrecision): Case {
+  const inputError = { highest: 0, high: 2 ** -10, medium: 2 ** -7 }[precision];
+  return {
+    op: `cuda matmul (${precision})`,
+    shape: `${m}×${k} @ ${k}×${n}`,
+    make() {
+      const a = tf.randn([m, k]), b = tf.randn([k, n]);
+      const ca = a.to('cuda'), cb = b.to('cuda');
+      return {
+        flops: 2 * m * n * k,
+        run: () => {
+          const previous = tf.getMatmulPrecision();
+          tf.setMatmulPrecision(precision);
+          try {
+            const y = ca.matmul(cb);
+            cudaSynchronize();
+            return y;
+          } finally {
+            tf.setMatmulPrecision(previous);
+          }
+        },
+        check(out: Tensor) {
+          const host = out.to('cpu');
+          const A = a.dataSync(), B = b.dataSync(), C = host.dataSync();
+          host.dispose();
+          for (const p of samplePositions(m * n, 64)) {
+            const i = Math.floor(p / n), j = p % n;
+            let dot = 0, mag = 0;
+            for (let kk = 0; kk < k; kk++) {
+              dot += A[i * k + kk] * B[kk * n + j];
+              mag += Math.abs(A[i * k + kk] * B[kk * n + j]);
+            }
+            const err = close(C[p], dot, sumTol(mag) + inputError * mag, `out[${i}][${j}]`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
 /** a + b with b broadcast along the leading dims when bShape is shorter. */
 function addCase(aShape: number[], bShape: number[]): Case {
   const broadcast = aShape.join() !== bShape.join();
@@ -1103,6 +1152,10 @@ export function benchCases(quick = false): Case[] {
     globalAvgPoolCase([64, 512, 7, 7]),
     globalAvgPoolCase([64, 512, 7, 7], true),
     cnnStepCase(64),  // the CLI's Fashion-MNIST CNN, batch 64
+    // the CUDA GEMM kernels where a GPU exists (peer: bench/peers/torch_cuda_matmul.py)
+    ...(tf.cuda.isAvailable()
+      ? (['highest', 'high', 'medium'] as const).map((p) => cudaMatmulCase(4096, 4096, 4096, p))
+      : []),
   ];
 }
 

@@ -6,13 +6,17 @@ import { OpDef, apply, releaseTemporaries } from '../autograd';
 import { broadcastShapes, fmt } from '../shape';
 import { ShapeError, DTypeError, ArgumentError } from '../errors';
 import { runKernel } from './kernel';
+import { precisionCode } from '../precision';
 import { expand, transpose, unsqueeze, squeeze } from './movement';
+
+// One frozen attrs object per precision, so the kernel layer compiles each once (see runKernel).
+const precisionAttrs = [0, 1, 2].map((p) => Object.freeze({ precision: p }));
 
 const matmulDef: OpDef<void> = {
   name: 'matmul',
   forward: ([a, b]) => {
     const out = Tensor.empty([...a.shape.slice(0, -1), b.shape[b.ndim - 1]], 'float32', a.device);
-    runKernel('matmul', [a, b], [out]);
+    runKernel('matmul', [a, b], [out], precisionAttrs[precisionCode()]);
     return out;
   },
   backward: ({ inputs: [a, b] }, g) => [matmul(g, transpose(b, -1, -2)), matmul(transpose(a, -1, -2), g)],
