@@ -9,8 +9,7 @@
 import * as tf from '../../ts';
 import * as R from '../reference';
 import { RefTensor, Rng } from '../reference';
-import { describeCuda } from '../helpers';
-import { expectClose, expectEqual, seeded, toRef } from '../helpers';
+import { describeCuda, expectClose, expectEqual, seeded, toRef } from '../helpers';
 
 const FWD: [number, number] = [1e-5, 1e-5];
 const BWD: [number, number] = [1e-4, 1e-5];
