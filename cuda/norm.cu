@@ -347,7 +347,7 @@ struct BnL {
 
 constexpr int kBnThreads = 256;
 constexpr int64_t kBnSplitValues = 16384;  // values per (channel, split) block, roughly
-constexpr int kBnMaxSplits = 64;
+constexpr int kBnMaxSplits = 256;
 
 int bn_splits(int64_t M) { return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(kBnMaxSplits, ceil_div(M, kBnSplitValues)))); }
 
@@ -365,7 +365,8 @@ __device__ __forceinline__ double bn_mean(const double* part_sum, int64_t c, int
 }
 
 // Pass 1 (sq == false): Σ x per (channel, split). Pass 2 (sq == true): Σ (x − mean)², the mean
-// merged from pass 1's partials by every thread (a few dozen cached loads).
+// merged from pass 1's partials by one thread with bn_mean, as bn_finalize does, so the centring
+// and the saved mean are the same double.
 template <bool kSq>
 __global__ void __launch_bounds__(kBnThreads) bn_stat_partial(const float* __restrict__ x, BnL xl, int64_t M,
                                                              const double* __restrict__ part_sum, double* __restrict__ out) {
@@ -374,7 +375,13 @@ __global__ void __launch_bounds__(kBnThreads) bn_stat_partial(const float* __res
   const int splits = gridDim.y, k = blockIdx.y;
   int64_t j0, j1;
   split_range(M, splits, k, j0, j1);
-  const double m = kSq ? bn_mean(part_sum, c, splits, M) : 0.0;
+  __shared__ double mean_s;
+  double m = 0.0;
+  if (kSq) {  // kSq is a template constant: every thread of the block reaches the barrier
+    if (threadIdx.x == 0) mean_s = bn_mean(part_sum, c, splits, M);
+    __syncthreads();
+    m = mean_s;
+  }
   double s = 0;
   for (int64_t j = j0 + threadIdx.x; j < j1; j += kBnThreads) {
     const double v = x[xl.at(c, j)];
