@@ -29,11 +29,19 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// a / b for non-negative a, b: 32-bit division (far cheaper on the GPU) whenever both fit.
+__device__ __forceinline__ int64_t div_nn(int64_t a, int64_t b) {
+  return ((a | b) >> 31) == 0 ? static_cast<int64_t>(static_cast<uint32_t>(a) / static_cast<uint32_t>(b)) : a / b;
+}
+
 // A 4-D NCHW view's strides and channel count, to find plane p = n*C + c.
 struct L4 {
   int64_t C, s0, s1, s2, s3;
   static L4 of(const View& v) { return {v.shape[1], v.strides[0], v.strides[1], v.strides[2], v.strides[3]}; }
-  __device__ __forceinline__ int64_t plane(int64_t p) const { return (p / C) * s0 + (p % C) * s1; }
+  __device__ __forceinline__ int64_t plane(int64_t p) const {
+    const int64_t n = div_nn(p, C);
+    return n * s0 + (p - n * C) * s1;
+  }
   __device__ __forceinline__ int64_t at(int64_t p, int64_t h, int64_t w) const { return plane(p) + h * s2 + w * s3; }
 };
 
@@ -45,12 +53,12 @@ struct Win {
 __host__ __device__ __forceinline__ int64_t lmin(int64_t a, int64_t b) { return a < b ? a : b; }
 __host__ __device__ __forceinline__ int64_t lmax(int64_t a, int64_t b) { return a > b ? a : b; }
 
-__device__ __forceinline__ int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+__device__ __forceinline__ int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? div_nn(a, b) : -div_nn(-a + b - 1, b); }
 
 // Valid taps [k0, k1) of a window starting at `start` (step d, k taps) over n positions.
 __device__ __forceinline__ void valid_taps(int64_t start, int64_t k, int64_t d, int64_t n, int64_t& k0, int64_t& k1) {
-  k0 = start < 0 ? (-start + d - 1) / d : 0;
-  k1 = n - start <= 0 ? 0 : lmin(k, (n - start + d - 1) / d);
+  k0 = start < 0 ? div_nn(-start + d - 1, d) : 0;
+  k1 = n - start <= 0 ? 0 : lmin(k, div_nn(n - start + d - 1, d));
   if (k1 < k0) k1 = k0;
 }
 
@@ -64,9 +72,9 @@ __device__ __forceinline__ void max_take(float v, int32_t pos, float& m, int32_t
 
 // Splits a linear row-major index over [P, OH, OW].
 __device__ __forceinline__ void split3(int64_t i, int64_t OH, int64_t OW, int64_t& p, int64_t& oh, int64_t& ow) {
-  int64_t t = i / OW;
+  const int64_t t = div_nn(i, OW);
   ow = i - t * OW;
-  p = t / OH;
+  p = div_nn(t, OH);
   oh = t - p * OH;
 }
 
@@ -123,7 +131,7 @@ __device__ __forceinline__ Range window_range(int64_t h, int64_t k, int64_t s, i
 }
 // Adaptive cell o covers [floor(o*n/O), ceil((o+1)*n/O)): h lies in cells [floor(h*O/n), ceil((h+1)*O/n) - 1].
 __device__ __forceinline__ Range adaptive_range(int64_t h, int64_t n, int64_t O) {
-  return {h * O / n, lmin(((h + 1) * O + n - 1) / n - 1, O - 1)};
+  return {div_nn(h * O, n), lmin(div_nn((h + 1) * O + n - 1, n) - 1, O - 1)};
 }
 
 // One thread per input element: the sum, in row-major output order, of the gradients of the
@@ -280,8 +288,8 @@ TF_REGISTER_KERNEL("avgPool2dBackward", 1, 1, false, avg_pool_backward_kernel);
 
 // ---- adaptive pooling --------------------------------------------------------------------------
 
-__device__ __forceinline__ int64_t ad_start(int64_t i, int64_t n, int64_t o) { return i * n / o; }
-__device__ __forceinline__ int64_t ad_end(int64_t i, int64_t n, int64_t o) { return ((i + 1) * n + o - 1) / o; }
+__device__ __forceinline__ int64_t ad_start(int64_t i, int64_t n, int64_t o) { return div_nn(i * n, o); }
+__device__ __forceinline__ int64_t ad_end(int64_t i, int64_t n, int64_t o) { return div_nn((i + 1) * n + o - 1, o); }
 
 // Windows of more than this many elements get a warp per output.
 constexpr int64_t kWarpWindow = 128;
@@ -322,7 +330,7 @@ __global__ void adaptive_avg_fwd_warp(const float* __restrict__ x, float* __rest
     const int64_t ww = we - ws, area = (he - hs) * ww;
     double s = 0;
     for (int64_t e = lane; e < area; e += kWarp) {
-      const int64_t dh = e / ww;
+      const int64_t dh = div_nn(e, ww);
       s += __ldg(xp + (hs + dh) * xl.s2 + (ws + e - dh * ww) * xl.s3);
     }
     s = warp_sum_d(s);
@@ -421,7 +429,7 @@ __global__ void adaptive_max_fwd_warp(const float* __restrict__ x, float* __rest
     float m = -INFINITY;
     int32_t best = -1;
     for (int64_t e = lane; e < area; e += kWarp) {  // a lane's positions increase, so the scan rule holds
-      const int64_t h = hs + e / ww, w = ws + e % ww;
+      const int64_t q = div_nn(e, ww), h = hs + q, w = ws + e - q * ww;
       max_take(__ldg(xp + h * xl.s2 + w * xl.s3), static_cast<int32_t>(h * g.W + w), m, best);
     }
     for (int o = kWarp / 2; o > 0; o >>= 1) {
