@@ -16,6 +16,7 @@
 #include "core/memory.h"
 #include "core/registry.h"
 #include "core/threadpool.h"
+#include "ops/norm.h"
 
 namespace tf {
 namespace {
@@ -61,41 +62,6 @@ int64_t lead_offset(const View& v, int end, int64_t r) {
     r /= v.shape[d];
   }
   return off;
-}
-
-bool same_dims(const View& a, int a0, const View& b, int b0, int count) {
-  for (int i = 0; i < count; i++)
-    if (a.shape[a0 + i] != b.shape[b0 + i]) return false;
-  return true;
-}
-
-// A weight-like input (or gradient output): present views must have `shape`-like dims, absent
-// ones (flag 0) must be empty, so a caller cannot smuggle a mismatched buffer in.
-void check_optional(const View& v, bool present, const View& like, int from, int count, const char* op,
-                    const char* what) {
-  expect_float(v, op, what);
-  if (!present) {
-    if (v.numel() != 0)
-      throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " is absent (flag 0) but its view has " +
-                                        std::to_string(v.numel()) + " elements; pass an empty view");
-    return;
-  }
-  if (v.ndim != count || !same_dims(v, 0, like, from, count))
-    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " has shape " + shape_str(v) +
-                                      ", expected the normalised dims of " + shape_str(like));
-}
-
-bool flag(const Attrs& a, const char* name) {
-  double v = a.number(name);
-  if (v != 0 && v != 1) throw Error(ErrorKind::Argument, std::string("attribute '") + name + "' must be 0 or 1");
-  return v == 1;
-}
-
-double check_eps(const Attrs& a, const char* op) {
-  double eps = a.number("eps");
-  if (!(eps >= 0) || !std::isfinite(eps))
-    throw Error(ErrorKind::Value, std::string(op) + ": eps must be a finite number >= 0, got " + std::to_string(eps));
-  return eps;
 }
 
 // Copies a block of a view into contiguous floats (weights, non-contiguous rows).
@@ -204,30 +170,7 @@ TF_CLONES void bn_backward_run(const float* x, const float* gy, int64_t n, float
 // ---- layerNorm ---------------------------------------------------------------------------------
 // views: x, weight, bias | y, mean, rstd. attrs: normDims (k >= 1), eps, hasWeight, hasBias.
 // x [..., *norm] (k trailing dims), weight/bias [*norm] or empty, y like x, mean/rstd [...].
-struct LnShape {
-  int k, lead;
-  int64_t rows, n;
-};
-
-LnShape ln_shape(const View& x, const Attrs& a, const char* op) {
-  expect_float(x, op, "input");
-  int64_t k = a.integer("normDims");
-  if (k < 1 || k > x.ndim)
-    throw Error(ErrorKind::Argument, std::string(op) + ": normDims must be in [1, " + std::to_string(x.ndim) +
-                                         "] for input " + shape_str(x) + ", got " + std::to_string(k));
-  LnShape s{static_cast<int>(k), x.ndim - static_cast<int>(k), 1, 1};
-  for (int d = 0; d < s.lead; d++) s.rows *= x.shape[d];
-  for (int d = s.lead; d < x.ndim; d++) s.n *= x.shape[d];
-  return s;
-}
-
-void check_row_stat(const View& v, const View& x, int lead, const char* op, const char* what) {
-  expect_float(v, op, what);
-  if (v.ndim != lead || !same_dims(v, 0, x, 0, lead))
-    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " has shape " + shape_str(v) +
-                                      ", expected the leading dims of " + shape_str(x));
-}
-
+// Argument checks are shared with the CUDA kernels (native/ops/norm.h).
 // Contiguous copies of the optional weight and bias (1 and 0 where absent).
 void load_affine(const View& v, bool present, int64_t n, float fallback, float* out) {
   if (!present) {
@@ -239,16 +182,9 @@ void load_affine(const View& v, bool present, int64_t n, float fallback, float* 
 
 void layer_norm_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &w = v[1], &b = v[2], &y = v[3], &mean = v[4], &rstd = v[5];
-  const char* op = "layerNorm";
-  LnShape s = ln_shape(x, a, op);
-  const bool has_w = flag(a, "hasWeight"), has_b = flag(a, "hasBias");
-  check_optional(w, has_w, x, s.lead, s.k, op, "weight");
-  check_optional(b, has_b, x, s.lead, s.k, op, "bias");
-  expect_float(y, op, "output");
-  expect_same_shape(x, y, op, "input and output");
-  check_row_stat(mean, x, s.lead, op, "mean");
-  check_row_stat(rstd, x, s.lead, op, "rstd");
-  const double eps = check_eps(a, op);
+  const LayerNormArgs s = check_layer_norm(v, a);
+  const bool has_w = s.has_w, has_b = s.has_b;
+  const double eps = s.eps;
   const int64_t n = s.n;
 
   Scratch<float> wbuf(n), bbuf(n);
@@ -287,18 +223,8 @@ TF_REGISTER_KERNEL("layerNorm", 3, 3, false, layer_norm_kernel);
 // layerNorm (mean is the float32-rounded mean; the exact one is recovered from x here).
 void layer_norm_backward_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &w = v[1], &mean = v[2], &rstd = v[3], &gy = v[4], &gx = v[5], &gw = v[6], &gb = v[7];
-  const char* op = "layerNormBackward";
-  LnShape s = ln_shape(x, a, op);
-  const bool has_w = flag(a, "hasWeight"), has_b = flag(a, "hasBias");
-  check_optional(w, has_w, x, s.lead, s.k, op, "weight");
-  check_optional(gw, has_w, x, s.lead, s.k, op, "weight gradient");
-  check_optional(gb, has_b, x, s.lead, s.k, op, "bias gradient");
-  check_row_stat(mean, x, s.lead, op, "mean");
-  check_row_stat(rstd, x, s.lead, op, "rstd");
-  expect_float(gy, op, "output gradient");
-  expect_float(gx, op, "input gradient");
-  expect_same_shape(x, gy, op, "input and output gradient");
-  expect_same_shape(x, gx, op, "input and input gradient");
+  const LayerNormArgs s = check_layer_norm_backward(v, a);
+  const bool has_w = s.has_w, has_b = s.has_b;
   const int64_t n = s.n, rows = s.rows;
 
   Scratch<float> wbuf(n);
@@ -452,26 +378,6 @@ class ChannelWalker {
   std::unique_ptr<Scratch<float>> scratch_;
 };
 
-void check_channel_vec(const View& v, bool present, int64_t C, const char* op, const char* what) {
-  expect_float(v, op, what);
-  if (!present) {
-    if (v.numel() != 0)
-      throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " is absent (flag 0) but its view has " +
-                                        std::to_string(v.numel()) + " elements; pass an empty view");
-    return;
-  }
-  if (v.ndim != 1 || v.shape[0] != C)
-    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " has shape " + shape_str(v) + ", expected [" +
-                                      std::to_string(C) + "]");
-}
-
-int64_t bn_channels(const View& x, const char* op) {
-  expect_float(x, op, "input");
-  if (x.ndim < 2)
-    throw Error(ErrorKind::Shape, std::string(op) + ": input must be [N, C, ...] (at least 2 dims), got " + shape_str(x));
-  return x.shape[1];
-}
-
 // views: x, weight, bias | y, saveMean, saveRstd, runningMean, runningVar.
 // attrs: training, momentum, eps, hasWeight, hasBias, hasRunning.
 // Training normalises with the batch mean and biased variance, saves them, and (with running
@@ -479,26 +385,11 @@ int64_t bn_channels(const View& x, const char* op) {
 // Eval normalises with the running stats (read only) and saves them for the backward.
 void batch_norm_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &w = v[1], &b = v[2], &y = v[3], &smean = v[4], &srstd = v[5], &rmean = v[6], &rvar = v[7];
-  const char* op = "batchNorm";
-  const int64_t C = bn_channels(x, op);
-  const bool training = flag(a, "training"), has_w = flag(a, "hasWeight"), has_b = flag(a, "hasBias"),
-             has_r = flag(a, "hasRunning");
-  check_channel_vec(w, has_w, C, op, "weight");
-  check_channel_vec(b, has_b, C, op, "bias");
-  check_channel_vec(smean, true, C, op, "saved mean");
-  check_channel_vec(srstd, true, C, op, "saved rstd");
-  check_channel_vec(rmean, has_r, C, op, "running mean");
-  check_channel_vec(rvar, has_r, C, op, "running var");
-  expect_float(y, op, "output");
-  expect_same_shape(x, y, op, "input and output");
-  const double eps = check_eps(a, op), momentum = a.number("momentum");
-  if (!std::isfinite(momentum)) throw Error(ErrorKind::Value, "batchNorm: momentum must be finite");
-  if (!training && !has_r) throw Error(ErrorKind::Argument, "batchNorm: eval mode needs running mean and var");
+  const BatchNormArgs s = check_batch_norm(v, a);
+  const int64_t C = s.C, M = s.M;  // M: values per channel
+  const bool training = s.training, has_w = s.has_w, has_b = s.has_b, has_r = s.has_r;
+  const double eps = s.eps, momentum = s.momentum;
   const Block xb(x, 2), yb(y, 2);
-  const int64_t M = x.shape[0] * xb.n;  // values per channel
-  if (training && M <= 1)
-    throw Error(ErrorKind::Value, "batchNorm: expected more than 1 value per channel when training, got input of shape " +
-                                      shape_str(x));
 
   const float *wp = w.ptr<float>(), *bp = b.ptr<float>();
   float *smp = smean.ptr<float>(), *srp = srstd.ptr<float>();
@@ -542,20 +433,11 @@ TF_REGISTER_KERNEL("batchNorm", 3, 5, false, batch_norm_kernel);
 // Training: gx includes the batch statistics' dependence on x; eval: they are constants.
 void batch_norm_backward_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &w = v[1], &smean = v[2], &srstd = v[3], &gy = v[4], &gx = v[5], &gw = v[6], &gb = v[7];
-  const char* op = "batchNormBackward";
-  const int64_t C = bn_channels(x, op);
-  const bool training = flag(a, "training"), has_w = flag(a, "hasWeight"), has_b = flag(a, "hasBias");
-  check_channel_vec(w, has_w, C, op, "weight");
-  check_channel_vec(gw, has_w, C, op, "weight gradient");
-  check_channel_vec(gb, has_b, C, op, "bias gradient");
-  check_channel_vec(smean, true, C, op, "saved mean");
-  check_channel_vec(srstd, true, C, op, "saved rstd");
-  expect_float(gy, op, "output gradient");
-  expect_float(gx, op, "input gradient");
-  expect_same_shape(x, gy, op, "input and output gradient");
-  expect_same_shape(x, gx, op, "input and input gradient");
+  const BatchNormArgs s = check_batch_norm_backward(v, a);
+  const int64_t C = s.C, M = s.M;
+  const bool training = s.training, has_w = s.has_w;
+  const bool has_b = s.has_b;
   const Block xb(x, 2), gyb(gy, 2), gxb(gx, 2);
-  const int64_t M = x.shape[0] * xb.n;
 
   const float* wp = w.ptr<float>();
   float *gwp = gw.ptr<float>(), *gbp = gb.ptr<float>();

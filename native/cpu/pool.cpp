@@ -26,6 +26,7 @@
 #include "core/registry.h"
 #include "core/threadpool.h"
 #include "matmul.h"
+#include "ops/pool.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -36,87 +37,11 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// ---- geometry and validation ----------------------------------------------------------------
+// ---- geometry ------------------------------------------------------------------------------
+// Sizes and argument checks are shared with the CUDA kernels (native/ops/pool.h).
 
-struct Geom {
-  int64_t N = 0, C = 0, H = 0, W = 0, OH = 0, OW = 0;
-  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
-  bool ceil = false;
-  int64_t planes() const { return N * C; }
-};
-
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-// torch's pooling_output_shape: in ceil mode the last window must still start inside the input
-// or its left padding.
-int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil) {
-  int64_t out = floor_div(in + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0), s) + 1;
-  if (ceil && (out - 1) * s >= in + p) out--;
-  return out;
-}
-
-Error arg_error(const char* op, const std::string& msg) { return Error(ErrorKind::Argument, std::string(op) + ": " + msg); }
-
-// An [h, w] attribute with both entries in [lo, hi].
-std::pair<int64_t, int64_t> pair_attr(const Attrs& a, const char* key, const char* op, int64_t lo, int64_t hi = 1 << 30) {
-  const auto& l = a.list(key);
-  if (l.size() != 2) throw arg_error(op, std::string(key) + " must hold 2 integers [h, w], got " + std::to_string(l.size()));
-  for (int64_t v : l)
-    if (v < lo || v > hi)
-      throw arg_error(op, std::string(key) + " entries must lie in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                              "], got " + std::to_string(v));
-  return {l[0], l[1]};
-}
-
-bool flag_attr(const Attrs& a, const char* key, const char* op) {
-  int64_t v = a.integer(key);
-  if (v != 0 && v != 1) throw arg_error(op, std::string(key) + " must be a boolean (0 or 1), got " + std::to_string(v));
-  return v == 1;
-}
-
-void expect_4d(const View& v, DType d, const char* op, const char* what) {
-  if (v.ndim != 4)
-    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " must be 4-D [N, C, H, W], got " + shape_str(v));
-  expect_dtype(v, d, op, what);
-}
-
-// The input's sizes; planes must be non-empty and small enough for int32 flat indices.
-Geom input_geom(const View& x, const char* op, const char* what) {
-  expect_4d(x, DType::Float32, op, what);
-  Geom g;
-  g.N = x.shape[0], g.C = x.shape[1], g.H = x.shape[2], g.W = x.shape[3];
-  if (g.H < 1 || g.W < 1)
-    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " " + shape_str(x) + " must have non-empty H and W");
-  if (g.H * g.W > std::numeric_limits<int32_t>::max())
-    throw Error(ErrorKind::Shape, std::string(op) + ": planes of " + shape_str(x) + " exceed int32 index range");
-  return g;
-}
-
-// Window attributes and the output size they give for the input sizes in g.
-void window_geom(Geom& g, const Attrs& a, const char* op, bool has_dilation) {
-  std::tie(g.kh, g.kw) = pair_attr(a, "kernelSize", op, 1);
-  std::tie(g.sh, g.sw) = pair_attr(a, "stride", op, 1);
-  std::tie(g.ph, g.pw) = pair_attr(a, "padding", op, 0);
-  if (has_dilation) std::tie(g.dh, g.dw) = pair_attr(a, "dilation", op, 1);
-  g.ceil = flag_attr(a, "ceilMode", op);
-  if (2 * g.ph > g.kh || 2 * g.pw > g.kw)
-    throw arg_error(op, "padding must be at most half of kernelSize, got padding [" + std::to_string(g.ph) + ", " +
-                            std::to_string(g.pw) + "] and kernelSize [" + std::to_string(g.kh) + ", " + std::to_string(g.kw) + "]");
-  g.OH = pooled_size(g.H, g.kh, g.sh, g.ph, g.dh, g.ceil);
-  g.OW = pooled_size(g.W, g.kw, g.sw, g.pw, g.dw, g.ceil);
-  if (g.OH < 1 || g.OW < 1)
-    throw Error(ErrorKind::Shape, std::string(op) + ": input planes " + std::to_string(g.H) + "x" + std::to_string(g.W) +
-                                      " are too small for the window: output would be " + std::to_string(g.OH) + "x" +
-                                      std::to_string(g.OW));
-}
-
-void expect_shape(const View& v, int64_t n, int64_t c, int64_t h, int64_t w, DType d, const char* op, const char* what) {
-  expect_4d(v, d, op, what);
-  if (v.shape[0] != n || v.shape[1] != c || v.shape[2] != h || v.shape[3] != w)
-    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " must have shape [" + std::to_string(n) + ", " +
-                                      std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) + "], got " +
-                                      shape_str(v));
-}
+using Geom = PoolGeom;
+using AvgOpts = AvgPoolOpts;
 
 // ---- plumbing: threads, scratch, plane and row access ----------------------------------------
 
@@ -420,10 +345,7 @@ void max_pool_row(const InRows& in, const Geom& g, int64_t oh, int32_t lo, int32
 
 void max_pool_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &y = v[1], &ix = v[2];
-  Geom g = input_geom(x, "maxPool2d", "input");
-  window_geom(g, a, "maxPool2d", true);
-  expect_shape(y, g.N, g.C, g.OH, g.OW, DType::Float32, "maxPool2d", "output");
-  expect_shape(ix, g.N, g.C, g.OH, g.OW, DType::Int32, "maxPool2d", "indices");
+  Geom g = check_max_pool(v, a);
   auto [lo, hi] = interior_cols(g.W, g.OW, g.kw, g.sw, g.pw, g.dw);
   auto row_fn = g.sw == 1 ? &max_pool_row<1> : g.sw == 2 ? &max_pool_row<2> : &max_pool_row<0>;
   for_row_blocks(g.planes(), g.OH, g.OW * g.kh * g.kw, [&](int64_t p, int64_t oh0, int64_t oh1, TaskBuffers& bufs) {
@@ -458,13 +380,12 @@ TF_CLONES bool row_indices_ok(const int32_t* r, int64_t cs, int64_t n, int32_t H
 // views: g [N,C,OH,OW], indices [N,C,OH,OW] (int32) -> gx [N,C,H,W]. Serves maxPool2d and
 // adaptiveMaxPool2d alike. Each plane's indices are checked before anything is written to it;
 // -1 marks a window that lay wholly in the padding (its gradient goes nowhere).
-void max_pool_backward_kernel(std::vector<View>& v, const Attrs&) {
+// The optional window attributes (see check_max_pool_backward) are only checked here: the scatter
+// needs nothing but the indices.
+void max_pool_backward_kernel(std::vector<View>& v, const Attrs& a) {
   const char* op = "maxPool2dBackward";
   const View &g = v[0], &ix = v[1], &gx = v[2];
-  Geom geo = input_geom(gx, op, "input gradient");
-  expect_4d(g, DType::Float32, op, "output gradient");
-  expect_shape(g, geo.N, geo.C, g.shape[2], g.shape[3], DType::Float32, op, "output gradient");
-  expect_shape(ix, geo.N, geo.C, g.shape[2], g.shape[3], DType::Int32, op, "indices");
+  Geom geo = check_max_pool_backward(v, a).g;
   const int64_t OH = g.shape[2], OW = g.shape[3], HW = geo.H * geo.W;
   std::atomic<int32_t> bad{0};
   std::atomic<bool> any_bad{false};
@@ -503,18 +424,6 @@ TF_REGISTER_KERNEL("maxPool2dBackward", 2, 1, false, max_pool_backward_kernel);
 
 // ---- avgPool2d ---------------------------------------------------------------------------------
 
-struct AvgOpts {
-  bool count_include_pad;
-  int64_t divisor_override;  // 0: none
-};
-
-AvgOpts avg_opts(const Attrs& a, const char* op) {
-  AvgOpts o{flag_attr(a, "countIncludePad", op), a.integer("divisorOverride")};
-  if (o.divisor_override < -(1LL << 31) || o.divisor_override > (1LL << 31))
-    throw arg_error(op, "divisorOverride is out of range");
-  return o;
-}
-
 // torch's divisor for one window: its extent clipped to the padded input (which only bites in
 // ceil mode), or the part inside the input without countIncludePad, or the override.
 struct Extent {
@@ -551,10 +460,8 @@ void avg_pool_row(const InRows& in, const Geom& g, const AvgOpts& opt, int64_t o
 
 void avg_pool_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &y = v[1];
-  Geom g = input_geom(x, "avgPool2d", "input");
-  window_geom(g, a, "avgPool2d", false);
-  AvgOpts opt = avg_opts(a, "avgPool2d");
-  expect_shape(y, g.N, g.C, g.OH, g.OW, DType::Float32, "avgPool2d", "output");
+  AvgOpts opt;
+  Geom g = check_avg_pool(v, a, opt);
   auto [lo, hi] = interior_cols(g.W, g.OW, g.kw, g.sw, g.pw, 1);
   auto row_fn = g.sw == 1 ? &avg_pool_row<1> : g.sw == 2 ? &avg_pool_row<2> : &avg_pool_row<0>;
   for_row_blocks(g.planes(), g.OH, g.OW * g.kh * g.kw, [&](int64_t p, int64_t oh0, int64_t oh1, TaskBuffers& bufs) {
@@ -641,12 +548,9 @@ void avg_pool_back_plane(const float* gp, int64_t grs, int64_t gcs, float* d, co
 
 // views: g [N,C,OH,OW] -> gx [N,C,H,W]; the attributes are the forward's.
 void avg_pool_backward_kernel(std::vector<View>& v, const Attrs& a) {
-  const char* op = "avgPool2dBackward";
   const View &gy = v[0], &gx = v[1];
-  Geom g = input_geom(gx, op, "input gradient");
-  window_geom(g, a, op, false);
-  AvgOpts opt = avg_opts(a, op);
-  expect_shape(gy, g.N, g.C, g.OH, g.OW, DType::Float32, op, "output gradient");
+  AvgOpts opt;
+  Geom g = check_avg_pool_backward(v, a, opt);
   auto [lo, hi] = interior_cols(g.W, g.OW, g.kw, g.sw, g.pw, 1);
   auto plane_fn = g.sw == 1 ? &avg_pool_back_plane<1> : g.sw == 2 ? &avg_pool_back_plane<2> : &avg_pool_back_plane<0>;
   parallel_tasks(g.planes(), 65536 / std::max<int64_t>(1, g.H * g.W + g.OH * g.OW * g.kh * g.kw), [&](int64_t b, int64_t e) {
@@ -679,19 +583,9 @@ TF_CLONES double sum_f32(const float* p, int64_t n) {
   return s;
 }
 
-Geom adaptive_geom(const View& x, const View& y, const char* op) {
-  Geom g = input_geom(x, op, "input");
-  expect_4d(y, DType::Float32, op, "output");
-  if (y.shape[2] < 1 || y.shape[3] < 1)
-    throw Error(ErrorKind::Shape, std::string(op) + ": output size must be at least 1x1, got " + shape_str(y));
-  expect_shape(y, g.N, g.C, y.shape[2], y.shape[3], DType::Float32, op, "output");
-  g.OH = y.shape[2], g.OW = y.shape[3];
-  return g;
-}
-
 void adaptive_avg_kernel(std::vector<View>& v, const Attrs&) {
   const View &x = v[0], &y = v[1];
-  Geom g = adaptive_geom(x, y, "adaptiveAvgPool2d");
+  Geom g = check_adaptive_avg_pool(v);
   bool dense = (x.strides[3] == 1 || g.W == 1) && (x.strides[2] == g.W || g.H == 1);
   if (g.OH == 1 && g.OW == 1 && dense) {  // the global average before a classifier: one sum per plane
     int64_t HW = g.H * g.W;
@@ -732,9 +626,8 @@ TF_CLONES void fill_row(float* r, int64_t cs, float v, int64_t n) {
 
 // views: g [N,C,OH,OW] -> gx [N,C,H,W]
 void adaptive_avg_backward_kernel(std::vector<View>& v, const Attrs&) {
-  const char* op = "adaptiveAvgPool2dBackward";
   const View &gy = v[0], &gx = v[1];
-  Geom g = adaptive_geom(gx, gy, op);
+  Geom g = check_adaptive_avg_pool_backward(v);
   if (g.OH == 1 && g.OW == 1) {  // the global average pool: every input gets g / (H*W)
     bool dense = (gx.strides[3] == 1 || g.W == 1) && (gx.strides[2] == g.W || g.H == 1);
     parallel_tasks(g.planes(), 32768 / (g.H * g.W), [&](int64_t b, int64_t e) {
@@ -770,10 +663,8 @@ TF_REGISTER_KERNEL("adaptiveAvgPool2dBackward", 1, 1, false, adaptive_avg_backwa
 
 // views: x -> values, indices (int32, maxPool2d's convention); backward is maxPool2dBackward.
 void adaptive_max_kernel(std::vector<View>& v, const Attrs&) {
-  const char* op = "adaptiveMaxPool2d";
   const View &x = v[0], &y = v[1], &ix = v[2];
-  Geom g = adaptive_geom(x, y, op);
-  expect_shape(ix, g.N, g.C, g.OH, g.OW, DType::Int32, op, "indices");
+  Geom g = check_adaptive_max_pool(v);
   for_row_blocks(g.planes(), g.OH, g.W * ((g.H + g.OH - 1) / g.OH + 1), [&](int64_t p, int64_t oh0, int64_t oh1, TaskBuffers& bufs) {
     int64_t r0 = ad_start(oh0, g.H, g.OH), r1 = ad_end(oh1 - 1, g.H, g.OH);
     InRows in = in_rows(x, p, r0, r1, bufs.in);

@@ -150,7 +150,9 @@ const maxPoolDef: OpDef<MaxAttrs> = {
   },
   backward: ({ inputs: [x], attrs: a }, g) => {
     const gx = Tensor.empty(x.shape, 'float32', x.device);
-    runKernel('maxPool2dBackward', [g, a.indices!], [gx]);
+    // the window (or adaptive = 1) lets a device kernel gather each input's gradient from the
+    // outputs whose windows hold it, in a fixed order, instead of scattering with atomics
+    runKernel('maxPool2dBackward', [g, a.indices!], [gx], a.kernel === 'maxPool2d' ? a.native : { adaptive: true });
     return [gx];
   },
 };
