@@ -1,12 +1,14 @@
 // Elementwise kernels: unary math, binary arithmetic and comparisons, where, copy/cast, fill.
 // All take strided views (broadcast inputs have stride 0) and walk them with StridedLoop, so
-// one inner loop per op serves contiguous, transposed and broadcast operands alike. Inner loops
+// one inner loop per op serves contiguous, transposed and broadcast operands alike. The argument
+// checks are in native/ops/elementwise.h, shared with the CUDA kernels. Inner loops
 // are compiled for AVX-512, AVX2 and baseline x86-64 (target_clones) and chosen at load time.
 #include <cmath>
 #include <cstring>
 
 #include "core/registry.h"
 #include "core/strided.h"
+#include "ops/elementwise.h"
 
 namespace tf {
 namespace {
@@ -46,48 +48,43 @@ TF_CLONES void unary_f32(const float* in, int64_t si, float* out, int64_t so, in
 
 using UnaryF32 = void (*)(const float*, int64_t, float*, int64_t, int64_t);
 
-UnaryF32 unary_f32_kernel(const std::string& op) {
+UnaryF32 unary_f32_kernel(UnaryOp op) {
+  switch (op) {
 #define X(name, expr) \
-  if (op == #name) return unary_f32<U_##name>;
-  TF_UNARY_OPS(X)
+  case UnaryOp::name: return unary_f32<U_##name>;
+    TF_UNARY_OPS(X)
 #undef X
-  throw Error(ErrorKind::Argument, "unary: unknown op '" + op + "'");
+  }
+  return nullptr;  // unreachable: every UnaryOp has a float32 form
 }
 
 // Integer versions of the ops that make sense on int32 (the rest need a float input).
-int32_t unary_i32(const std::string& op, int32_t x) {
-  if (op == "neg") return static_cast<int32_t>(0u - static_cast<uint32_t>(x));
-  if (op == "abs") return x < 0 ? static_cast<int32_t>(0u - static_cast<uint32_t>(x)) : x;
-  if (op == "sign") return (x > 0) - (x < 0);
-  if (op == "relu") return x > 0 ? x : 0;
-  if (op == "square") return static_cast<int32_t>(static_cast<uint32_t>(x) * static_cast<uint32_t>(x));
-  return x;  // floor, ceil, round are identities on integers
-}
-
-bool unary_int_ok(const std::string& op) {
-  return op == "neg" || op == "abs" || op == "sign" || op == "relu" || op == "square" || op == "floor" ||
-         op == "ceil" || op == "round";
+int32_t unary_i32(UnaryOp op, int32_t x) {
+  switch (op) {
+    case UnaryOp::neg: return static_cast<int32_t>(0u - static_cast<uint32_t>(x));
+    case UnaryOp::abs: return x < 0 ? static_cast<int32_t>(0u - static_cast<uint32_t>(x)) : x;
+    case UnaryOp::sign: return (x > 0) - (x < 0);
+    case UnaryOp::relu: return x > 0 ? x : 0;
+    case UnaryOp::square: return static_cast<int32_t>(static_cast<uint32_t>(x) * static_cast<uint32_t>(x));
+    default: return x;  // floor, ceil, round are identities on integers (check_unary allows no other)
+  }
 }
 
 void unary_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &out = v[1];
-  const std::string& op = a.string("op");
-  expect_same_shape(x, out, "unary", "input and output");
-  expect_dtype(out, x.dtype, "unary", "output");
+  const UnaryArgs args = check_unary(v, a);
+  const UnaryOp op = args.op;
   const View* views[2] = {&out, &x};
   StridedLoop<2> loop(views);
-  if (x.dtype == DType::Float32) {
+  if (args.dtype == DType::Float32) {
     UnaryF32 k = unary_f32_kernel(op);
     float *o = out.ptr<float>(), *i = x.ptr<float>();
     loop.run([&](const int64_t* off, int64_t n, const int64_t* st) { k(i + off[1], st[1], o + off[0], st[0], n); });
-  } else if (x.dtype == DType::Int32) {
-    if (!unary_int_ok(op)) throw Error(ErrorKind::DType, "unary " + op + ": needs a float32 input, got int32");
+  } else {
     int32_t *o = out.ptr<int32_t>(), *i = x.ptr<int32_t>();
     loop.run([&](const int64_t* off, int64_t n, const int64_t* st) {
       for (int64_t j = 0; j < n; j++) o[off[0] + j * st[0]] = unary_i32(op, i[off[1] + j * st[1]]);
     });
-  } else {
-    throw Error(ErrorKind::DType, "unary " + op + ": bool input is not supported; cast it first");
   }
 }
 TF_REGISTER_KERNEL("unary", 1, 1, true, unary_kernel);
@@ -138,11 +135,12 @@ void run_binary(std::vector<View>& v, BinaryFn<T, R> k) {
   });
 }
 
-// Integer division and pow are not offered: the TS layer promotes them to float32 as torch does.
+// Integer division and pow are not offered (check_binary): the TS layer promotes them to float32
+// as torch does.
 template <class T>
-bool run_arith(std::vector<View>& v, const std::string& op) {
+bool run_arith(std::vector<View>& v, BinaryOp op) {
 #define X(name, expr)                                   \
-  if (op == #name) {                                    \
+  if (op == BinaryOp::name) {                           \
     run_binary<T, T>(v, binary_loop<B_##name, T, T>);   \
     return true;                                        \
   }
@@ -152,9 +150,9 @@ bool run_arith(std::vector<View>& v, const std::string& op) {
 }
 
 template <class T>
-bool run_compare(std::vector<View>& v, const std::string& op) {
+bool run_compare(std::vector<View>& v, BinaryOp op) {
 #define X(name, expr)                                           \
-  if (op == #name) {                                            \
+  if (op == BinaryOp::name) {                                   \
     run_binary<T, uint8_t>(v, binary_loop<B_##name, T, uint8_t>); \
     return true;                                                \
   }
@@ -163,35 +161,23 @@ bool run_compare(std::vector<View>& v, const std::string& op) {
   return false;
 }
 
-bool is_compare(const std::string& op) {
-  return op == "eq" || op == "ne" || op == "lt" || op == "le" || op == "gt" || op == "ge";
-}
-
 void binary_kernel(std::vector<View>& v, const Attrs& attrs) {
-  const std::string& op = attrs.string("op");
-  const View &a = v[0], &b = v[1], &out = v[2];
-  expect_same_shape(a, out, "binary", "first input and output");
-  expect_same_shape(b, out, "binary", "second input and output");
-  if (a.dtype != b.dtype)
-    throw Error(ErrorKind::DType, "binary " + op + ": inputs must share a dtype, got " +
-                                      std::string(dtype_name(a.dtype)) + " and " + dtype_name(b.dtype));
-  if (is_compare(op)) {
-    expect_dtype(out, DType::Bool, "binary", "comparison output");
-    bool ok = a.dtype == DType::Float32   ? run_compare<float>(v, op)
-              : a.dtype == DType::Int32 ? run_compare<int32_t>(v, op)
-                                        : run_compare<uint8_t>(v, op);
-    if (ok) return;
+  const BinaryArgs args = check_binary(v, attrs);
+  const BinaryOp op = args.op;
+  if (args.compare) {
+    if (args.dtype == DType::Float32) run_compare<float>(v, op);
+    else if (args.dtype == DType::Int32) run_compare<int32_t>(v, op);
+    else run_compare<uint8_t>(v, op);
+    return;
   }
-  expect_dtype(out, a.dtype, "binary", "output");
-  if (a.dtype == DType::Float32) {
-    if (op == "pow") return run_binary<float, float>(v, binary_loop<B_pow, float, float>);
-    if (run_arith<float>(v, op)) return;
-  } else if (a.dtype == DType::Int32 && op != "div") {
-    if (run_arith<int32_t>(v, op)) return;
-  } else if (a.dtype == DType::Bool && (op == "maximum" || op == "minimum")) {
-    if (run_arith<uint8_t>(v, op)) return;
+  if (args.dtype == DType::Float32) {
+    if (op == BinaryOp::pow) return run_binary<float, float>(v, binary_loop<B_pow, float, float>);
+    run_arith<float>(v, op);
+  } else if (args.dtype == DType::Int32) {
+    run_arith<int32_t>(v, op);
+  } else {
+    run_arith<uint8_t>(v, op);
   }
-  throw Error(ErrorKind::DType, "binary: op '" + op + "' is not defined for " + dtype_name(a.dtype));
 }
 TF_REGISTER_KERNEL("binary", 2, 1, true, binary_kernel);
 
@@ -210,11 +196,7 @@ void where_typed(std::vector<View>& v) {
 }
 
 void where_kernel(std::vector<View>& v, const Attrs&) {
-  expect_dtype(v[0], DType::Bool, "where", "condition");
-  for (int i = 0; i < 3; i++) expect_same_shape(v[i], v[3], "where", "input and output");
-  if (v[1].dtype != v[2].dtype || v[3].dtype != v[1].dtype)
-    throw Error(ErrorKind::DType, "where: both branches and the output must share a dtype");
-  if (v[1].dtype == DType::Bool) return where_typed<uint8_t>(v);
+  if (check_where(v) == DType::Bool) return where_typed<uint8_t>(v);
   where_typed<int32_t>(v);  // float32 and int32 are both 4-byte values: moving bits is exact
 }
 TF_REGISTER_KERNEL("where", 3, 1, true, where_kernel);
@@ -294,7 +276,7 @@ void copy_from(const View& src, const View& dst) {
 }
 
 void copy_kernel(std::vector<View>& v, const Attrs&) {
-  expect_same_shape(v[0], v[1], "copy", "source and destination");
+  check_copy(v);
   switch (v[0].dtype) {
     case DType::Float32: return copy_from<float>(v[0], v[1]);
     case DType::Int32: return copy_from<int32_t>(v[0], v[1]);
@@ -315,14 +297,11 @@ void fill_typed(const View& out, T value) {
 }
 
 void fill_kernel(std::vector<View>& v, const Attrs& a) {
-  double value = a.number("value");
+  const FillArgs f = check_fill(v, a);
   switch (v[0].dtype) {
-    case DType::Float32: return fill_typed<float>(v[0], static_cast<float>(value));
-    case DType::Int32:
-      if (!(value >= INT32_MIN && value <= INT32_MAX) || value != std::floor(value))
-        throw Error(ErrorKind::Value, "fill: " + std::to_string(value) + " is not an int32 value");
-      return fill_typed<int32_t>(v[0], static_cast<int32_t>(value));
-    case DType::Bool: return fill_typed<uint8_t>(v[0], value != 0);
+    case DType::Float32: return fill_typed<float>(v[0], f.f);
+    case DType::Int32: return fill_typed<int32_t>(v[0], f.i);
+    case DType::Bool: return fill_typed<uint8_t>(v[0], f.b);
   }
 }
 TF_REGISTER_KERNEL("fill", 0, 1, false, fill_kernel);

@@ -1,8 +1,10 @@
 // Indexing kernels: gather / scatterAdd (torch.gather, torch.scatter_add_) and
 // indexSelect / indexAdd (torch.index_select, torch.index_add_). Every index is checked before
-// anything is written, so a bad index raises an error and leaves the output untouched.
+// anything is written, so a bad index raises an error and leaves the output untouched. The
+// argument checks are in native/ops/index.h, shared with the CUDA kernels.
 #include "core/registry.h"
 #include "core/threadpool.h"
+#include "ops/index.h"
 
 namespace tf {
 namespace {
@@ -31,32 +33,13 @@ int64_t offset(const View& v, const int64_t* idx) {
   return off;
 }
 
-int check_dim(const View& x, const Attrs& a, const char* op) {
-  int64_t dim = a.integer("dim");
-  if (dim < 0 || dim >= std::max(1, x.ndim))
-    throw Error(ErrorKind::Argument, std::string(op) + ": dim " + std::to_string(dim) + " out of range");
-  return static_cast<int>(dim);
-}
-
 // Every index value must address a slot of size `bound`.
 void check_indices(const View& index, int64_t bound, const char* op) {
-  expect_dtype(index, DType::Int32, op, "index");
   const int32_t* ix = index.ptr<int32_t>();
   for_each_index(index, 0, index.numel(), [&](const int64_t* i) {
     int32_t v = ix[offset(index, i)];
-    if (v < 0 || v >= bound)
-      throw Error(ErrorKind::Index, std::string(op) + ": index " + std::to_string(v) +
-                                        " is out of range for a dimension of size " + std::to_string(bound));
+    if (v < 0 || v >= bound) index_out_of_range(op, v, bound);
   });
-}
-
-// x and index for gather/scatter: same ndim; index may be smaller than x except along dim.
-void check_gather_shapes(const View& x, const View& index, int dim, const char* op) {
-  bool ok = x.ndim == index.ndim;
-  for (int d = 0; ok && d < x.ndim; d++) ok = d == dim || index.shape[d] <= x.shape[d];
-  if (!ok)
-    throw Error(ErrorKind::Shape, std::string(op) + ": index " + shape_str(index) + " must have the rank of " +
-                                      shape_str(x) + " and be no larger outside dim " + std::to_string(dim));
 }
 
 template <class T>
@@ -74,11 +57,8 @@ void gather_typed(const View& x, const View& index, const View& out, int dim) {
 
 void gather_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &index = v[1], &out = v[2];
-  int dim = check_dim(x, a, "gather");
-  check_gather_shapes(x, index, dim, "gather");
-  expect_same_shape(index, out, "gather", "index and output");
-  expect_dtype(out, x.dtype, "gather", "output");
-  check_indices(index, x.ndim ? x.shape[dim] : 1, "gather");
+  const int dim = check_gather(v, a);
+  check_indices(index, index_bound(x, dim), "gather");
   if (x.dtype == DType::Bool) return gather_typed<uint8_t>(x, index, out, dim);
   gather_typed<int32_t>(x, index, out, dim);  // moves 4-byte values bit for bit
 }
@@ -98,25 +78,13 @@ void scatter_add_typed(const View& index, const View& src, const View& out, int 
 // views: index, src, out (accumulated in place)
 void scatter_add_kernel(std::vector<View>& v, const Attrs& a) {
   const View &index = v[0], &src = v[1], &out = v[2];
-  int dim = check_dim(out, a, "scatterAdd");
-  check_gather_shapes(out, index, dim, "scatterAdd");
-  check_gather_shapes(src, index, dim, "scatterAdd");
-  if (src.dtype != out.dtype) throw Error(ErrorKind::DType, "scatterAdd: src and output must share a dtype");
-  check_indices(index, out.ndim ? out.shape[dim] : 1, "scatterAdd");
+  const int dim = check_scatter_add(v, a);
+  check_indices(index, index_bound(out, dim), "scatterAdd");
+  check_add_dtype(out, "scatterAdd");
   if (out.dtype == DType::Float32) return scatter_add_typed<float>(index, src, out, dim);
-  if (out.dtype == DType::Int32) return scatter_add_typed<int32_t>(index, src, out, dim);
-  throw Error(ErrorKind::DType, "scatterAdd: bool is not supported");
+  scatter_add_typed<int32_t>(index, src, out, dim);
 }
 TF_REGISTER_KERNEL("scatterAdd", 2, 1, false, scatter_add_kernel);
-
-void check_select_shapes(const View& big, const View& small, const View& index, int dim, const char* op) {
-  bool ok = index.ndim == 1 && big.ndim == small.ndim && small.ndim > 0 && small.shape[dim] == index.shape[0];
-  for (int d = 0; ok && d < big.ndim; d++) ok = d == dim || big.shape[d] == small.shape[d];
-  if (!ok)
-    throw Error(ErrorKind::Shape, std::string(op) + ": shapes " + shape_str(big) + ", " + shape_str(small) +
-                                      " and 1-D index " + shape_str(index) + " do not agree along dim " +
-                                      std::to_string(dim));
-}
 
 template <class T>
 void index_select_typed(const View& x, const View& index, const View& out, int dim) {
@@ -133,10 +101,8 @@ void index_select_typed(const View& x, const View& index, const View& out, int d
 
 void index_select_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &index = v[1], &out = v[2];
-  int dim = check_dim(x, a, "indexSelect");
-  check_select_shapes(x, out, index, dim, "indexSelect");
-  expect_dtype(out, x.dtype, "indexSelect", "output");
-  check_indices(index, x.shape[dim], "indexSelect");
+  const int dim = check_index_select(v, a);
+  check_indices(index, index_bound(x, dim), "indexSelect");
   if (x.dtype == DType::Bool) return index_select_typed<uint8_t>(x, index, out, dim);
   index_select_typed<int32_t>(x, index, out, dim);
 }
@@ -155,13 +121,11 @@ void index_add_typed(const View& index, const View& src, const View& out, int di
 // views: index, src, out (accumulated in place): out[..., index[j], ...] += src[..., j, ...]
 void index_add_kernel(std::vector<View>& v, const Attrs& a) {
   const View &index = v[0], &src = v[1], &out = v[2];
-  int dim = check_dim(out, a, "indexAdd");
-  check_select_shapes(out, src, index, dim, "indexAdd");
-  if (src.dtype != out.dtype) throw Error(ErrorKind::DType, "indexAdd: src and output must share a dtype");
-  check_indices(index, out.shape[dim], "indexAdd");
+  const int dim = check_index_add(v, a);
+  check_indices(index, index_bound(out, dim), "indexAdd");
+  check_add_dtype(out, "indexAdd");
   if (out.dtype == DType::Float32) return index_add_typed<float>(index, src, out, dim);
-  if (out.dtype == DType::Int32) return index_add_typed<int32_t>(index, src, out, dim);
-  throw Error(ErrorKind::DType, "indexAdd: bool is not supported");
+  index_add_typed<int32_t>(index, src, out, dim);
 }
 TF_REGISTER_KERNEL("indexAdd", 2, 1, false, index_add_kernel);
 
