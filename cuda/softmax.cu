@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "common.cuh"
+#include "softmax_stats.cuh"
 #include "ops/softmax.h"
 
 namespace tf {
@@ -83,53 +84,6 @@ struct Along {
     }
   }
 };
-
-// e^(x − m), 0 for x = −inf whatever m is, so a row that starts with −inf stays finite (NaN
-// still poisons the sum, and m = +inf gives NaN, as on the CPU).
-__device__ __forceinline__ float exp_shift(float x, float m) { return x == -INFINITY ? 0.0f : expf(x - m); }
-// The factor that moves a sum taken against max a onto max b >= a.
-__device__ __forceinline__ double rescale(float a, float b) { return a == b ? 1.0 : static_cast<double>(expf(a - b)); }
-
-// Online row statistics: max m and s = Σ e^(x − m).
-struct Stats {
-  float m;
-  double s;
-  __device__ __forceinline__ void add(float x) {
-    if (x > m) {
-      s *= rescale(m, x);
-      m = x;
-    }
-    s += exp_shift(x, m);
-  }
-  __device__ __forceinline__ void add4(float4 v) {
-    const float mx = fmaxf(fmaxf(v.x, v.y), fmaxf(v.z, v.w));
-    if (mx > m) {
-      s *= rescale(m, mx);
-      m = mx;
-    }
-    s += static_cast<double>((exp_shift(v.x, m) + exp_shift(v.y, m)) + (exp_shift(v.z, m) + exp_shift(v.w, m)));
-  }
-  __device__ __forceinline__ void merge(float om, double os) {
-    const float nm = fmaxf(m, om);
-    s = s * rescale(m, nm) + os * rescale(om, nm);
-    m = nm;
-  }
-};
-
-// Block-wide merge of every thread's Stats; all threads get the result. smem: 32 floats, 32 doubles.
-__device__ __forceinline__ Stats block_stats(Stats st, float* sm, double* ss) {
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, warps = blockDim.x / kWarp;
-  for (int o = kWarp / 2; o > 0; o >>= 1) st.merge(__shfl_xor_sync(0xffffffffu, st.m, o), __shfl_xor_sync(0xffffffffu, st.s, o));
-  __syncthreads();  // the previous row's readers are done
-  if (lane == 0) {
-    sm[warp] = st.m;
-    ss[warp] = st.s;
-  }
-  __syncthreads();
-  Stats r{-INFINITY, 0.0};
-  for (int w = 0; w < warps; w++) r.merge(sm[w], ss[w]);  // the same order in every thread
-  return r;
-}
 
 __device__ __forceinline__ double block_sum_d(double v, double* ss) {
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, warps = blockDim.x / kWarp;
@@ -290,7 +244,7 @@ __global__ void __launch_bounds__(kThreads) softmax_bwd_thread_kernel(const floa
 }
 
 template <int K>
-__global__ void __launch_bounds__(kThreads) softmax_bwd_warp_kernel(const float* __restrict__ y,
+__global__ void __launch_bounds__(kThreads, 2) softmax_bwd_warp_kernel(const float* __restrict__ y,
                                                                     const float* __restrict__ g,
                                                                     float* __restrict__ gx, Along<3> a, bool log) {
   const int lane = threadIdx.x % kWarp;
@@ -363,12 +317,13 @@ __global__ void __launch_bounds__(kRowThreads) softmax_bwd_block_kernel(const fl
 
 enum class Plan { Thread, Warp, Block };
 
+// max_warp: the longest row a warp holds in registers (the backward holds two rows).
 template <int N>
-Plan plan_for(const Along<N>& a) {
+Plan plan_for(const Along<N>& a, int64_t max_warp) {
   const int64_t sms = device_props().multiProcessorCount;
   if (a.n <= 4) return Plan::Thread;
   if (!a.contiguous_rows() && a.rows >= sms * 512) return Plan::Thread;  // lanes side by side
-  return a.n <= 1024 ? Plan::Warp : Plan::Block;
+  return a.n <= max_warp ? Plan::Warp : Plan::Block;
 }
 
 unsigned warp_grid(int64_t rows) {
@@ -395,7 +350,7 @@ void softmax_cuda(std::vector<View>& v, const Attrs& attrs) {
   const Along<2> a = Along<2>::of(views, args.dim);
   const float* xp = x.ptr<float>();
   float* yp = y.ptr<float>();
-  switch (plan_for(a)) {
+  switch (plan_for(a, 1024)) {
     case Plan::Thread:
       softmax_thread_kernel<<<grid_for(a.rows, kThreads), kThreads, 0, stream()>>>(xp, yp, a, args.log);
       break;
@@ -423,7 +378,7 @@ void softmax_backward_cuda(std::vector<View>& v, const Attrs& attrs) {
   const Along<3> a = Along<3>::of(views, args.dim);
   const float *yp = y.ptr<float>(), *gp = g.ptr<float>();
   float* op = gx.ptr<float>();
-  switch (plan_for(a)) {
+  switch (plan_for(a, 512)) {
     case Plan::Thread:
       softmax_bwd_thread_kernel<<<grid_for(a.rows, kThreads), kThreads, 0, stream()>>>(yp, gp, op, a, args.log);
       break;
@@ -432,8 +387,7 @@ void softmax_backward_cuda(std::vector<View>& v, const Attrs& attrs) {
       else if (a.n <= 64) backward_warp<2>(yp, gp, op, a, args.log);
       else if (a.n <= 128) backward_warp<4>(yp, gp, op, a, args.log);
       else if (a.n <= 256) backward_warp<8>(yp, gp, op, a, args.log);
-      else if (a.n <= 512) backward_warp<16>(yp, gp, op, a, args.log);
-      else backward_warp<32>(yp, gp, op, a, args.log);
+      else backward_warp<16>(yp, gp, op, a, args.log);
       break;
     case Plan::Block:
       softmax_bwd_block_kernel<<<block_grid(a.rows), kRowThreads, 0, stream()>>>(yp, gp, op, a, args.log);
