@@ -7,7 +7,8 @@
 // Kernels, by row length n and layout:
 //  - n <= 4, or a strided dim with many rows: a thread per row (two passes over the row; with
 //    the innermost other dim contiguous, neighbouring threads read neighbouring addresses);
-//  - n <= 1024: a warp per row, the row held in registers (read once, written once);
+//  - n <= 1024 (512 for the backward, which holds y and g): a warp per row, the row held in
+//    registers (read once, written once);
 //  - longer rows: a block per row; pass 1 keeps an online (max, Σ exp(x − max)) per thread and
 //    merges them over the block, pass 2 writes (16-byte loads and stores where the row is
 //    contiguous and the views are alike aligned).
