@@ -3,8 +3,9 @@
 // nll_loss, binary cross-entropy with logits; forward and backward each.
 //
 // Class losses see x [N, C, S] (any strides), target [N, S] int32, weight [C] | [0]. A sample's
-// class row is handled by a warp when the class dim is contiguous (coalesced along the row), by a
-// thread otherwise (then neighbouring samples are neighbouring addresses, the [N, C, d1..] case).
+// class row is handled by a warp when the class dim is contiguous (coalesced along the row; the
+// whole block for long rows over few samples), by a thread otherwise (then neighbouring samples
+// are neighbouring addresses, the [N, C, d1..] case).
 // Reduced losses write per-sample values in double to scratch and one block sums them in a fixed
 // order; Σ weight and the 'mean' denominator Σ w[t] come from a one-block prologue. No atomics:
 // results do not change from run to run.
@@ -102,42 +103,56 @@ __global__ void __launch_bounds__(kSumThreads) loss_total_kernel(const double* _
   if (threadIdx.x == 0) out[0] = static_cast<float>(mean ? s / sums[1] : s);
 }
 
-// Sample loop for a group per sample: a warp (lane = its lane) or a single thread (lane 0).
-template <bool Warp>
+// Who handles a sample's class row: one thread, a warp, or the whole block (long rows, few samples).
+enum Group { kThread = 0, kWarpGroup = 1, kBlock = 2 };
+
+// The sample loop of a group: the first sample, the step, this thread's lane in the group and
+// the group's size. The loop is uniform across the group.
+template <int Mode>
 struct Groups {
   __device__ __forceinline__ static int64_t first() {
-    return Warp ? blockIdx.x * static_cast<int64_t>(blockDim.x / kWarp) + threadIdx.x / kWarp
-                : blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (Mode == kBlock) return blockIdx.x;
+    if (Mode == kWarpGroup) return blockIdx.x * static_cast<int64_t>(blockDim.x / kWarp) + threadIdx.x / kWarp;
+    return blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   }
   __device__ __forceinline__ static int64_t step() {
-    return Warp ? static_cast<int64_t>(gridDim.x) * (blockDim.x / kWarp) : static_cast<int64_t>(gridDim.x) * blockDim.x;
+    if (Mode == kBlock) return gridDim.x;
+    if (Mode == kWarpGroup) return static_cast<int64_t>(gridDim.x) * (blockDim.x / kWarp);
+    return static_cast<int64_t>(gridDim.x) * blockDim.x;
   }
-  __device__ __forceinline__ static int lane() { return Warp ? threadIdx.x % kWarp : 0; }
-  static constexpr int size = Warp ? kWarp : 1;
+  __device__ __forceinline__ static int lane() {
+    return Mode == kBlock ? threadIdx.x : Mode == kWarpGroup ? threadIdx.x % kWarp : 0;
+  }
+  __device__ __forceinline__ static int size() { return Mode == kBlock ? blockDim.x : Mode == kWarpGroup ? kWarp : 1; }
 };
 
 // ---- crossEntropy ----
 
-template <bool Warp>
+template <int Mode>
 __global__ void __launch_bounds__(kThreads) cross_entropy_kernel(ClassData d, double eps, const double* __restrict__ sums,
                                                                  float* __restrict__ stats, int64_t ss0, int64_t ss1,
                                                                  int64_t ss2, float* __restrict__ out, SampleView ov,
                                                                  double* __restrict__ per) {
-  using G = Groups<Warp>;
+  using G = Groups<Mode>;
+  __shared__ float sm[kWarp];
+  __shared__ double ss[kWarp];
   const int64_t n = d.N * d.S;
   const int lane = G::lane();
-  for (int64_t i = G::first(); i < n; i += G::step()) {  // uniform across a warp
+  for (int64_t i = G::first(); i < n; i += G::step()) {  // uniform across the group
     const float* row = d.row(i);
     Stats st{-INFINITY, 0.0};
     double wx = 0;  // Σ w[c]·x[c], for the smoothing term
-    for (int64_t c = lane; c < d.C; c += G::size) {
+    for (int64_t c = lane; c < d.C; c += G::size()) {
       const float xv = row[c * d.xs1];
       st.add(xv);
       if (eps > 0) wx += static_cast<double>(d.weight(c)) * xv;
     }
-    if constexpr (Warp) {
+    if constexpr (Mode == kWarpGroup) {
       st = warp_stats(st);
       wx = warp_sum_double(wx);
+    } else if constexpr (Mode == kBlock) {
+      st = block_stats(st, sm, ss);
+      wx = block_sum_double(wx, ss);
     }
     if (lane != 0) continue;
     const float m = st.m;
@@ -165,12 +180,12 @@ __global__ void __launch_bounds__(kThreads) cross_entropy_kernel(ClassData d, do
 }
 
 // ∂l/∂x[c] = scale·((1−ε)·w[t] + (ε/C)·W)·softmax[c] − scale·(ε/C)·w[c] − scale·(1−ε)·w[t]·δ[c,t]
-template <bool Warp>
-__global__ void __launch_bounds__(kThreads) cross_entropy_backward_kernel(
+template <int Mode>
+__global__ void __launch_bounds__(kThreads, 1) cross_entropy_backward_kernel(
     ClassData d, double eps, const double* __restrict__ sums, const float* __restrict__ stats, int64_t ss0, int64_t ss1,
     int64_t ss2, const float* __restrict__ g, SampleView gv, int red, float* __restrict__ gx, int64_t gs0, int64_t gs1,
     int64_t gs2) {
-  using G = Groups<Warp>;
+  using G = Groups<Mode>;
   const int64_t n = d.N * d.S;
   const int lane = G::lane();
   for (int64_t i = G::first(); i < n; i += G::step()) {
@@ -178,7 +193,7 @@ __global__ void __launch_bounds__(kThreads) cross_entropy_backward_kernel(
     const int64_t tg = d.target(i);
     if (tg == d.ignore || !d.valid(tg)) {
       const float v = tg == d.ignore ? 0.0f : NAN;
-      for (int64_t c = lane; c < d.C; c += G::size) o[c * gs1] = v;
+      for (int64_t c = lane; c < d.C; c += G::size()) o[c * gs1] = v;
       continue;
     }
     const float* row = d.row(i);
@@ -189,7 +204,7 @@ __global__ void __launch_bounds__(kThreads) cross_entropy_backward_kernel(
     const float a = static_cast<float>(scale * ((1 - eps) * wt + eps / d.C * sums[0]) * ::exp(-static_cast<double>(s2[ss2])));
     const float b = static_cast<float>(scale * eps / d.C);
     const float at_t = static_cast<float>(scale * (1 - eps) * wt);
-    for (int64_t c = lane; c < d.C; c += G::size) {
+    for (int64_t c = lane; c < d.C; c += G::size()) {
       float v = expf(row[c * d.xs1] - m) * a - d.weight(c) * b;
       if (c == tg) v -= at_t;
       o[c * gs1] = v;
@@ -237,10 +252,26 @@ __global__ void __launch_bounds__(kThreads) nll_loss_backward_kernel(ClassData d
 
 int reduction_code(Reduction r) { return r == Reduction::None ? 0 : r == Reduction::Sum ? 1 : 2; }
 
-unsigned group_grid(int64_t samples, bool warp) {
-  const int64_t cap = static_cast<int64_t>(device_props().multiProcessorCount) * 32;
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(cap, ceil_div(samples, warp ? kThreads / kWarp : kThreads))));
+// A warp per sample where the class dim is contiguous, the block when that leaves most of the
+// device idle on long rows (a language model's vocabulary over a few samples), else a thread.
+int group_for(int64_t samples, int64_t C, bool contiguous) {
+  if (!contiguous || C < 8) return kThread;
+  const int64_t sms = device_props().multiProcessorCount;
+  return C >= 2048 && samples < sms * 16 ? kBlock : kWarpGroup;
 }
+
+unsigned group_grid(int64_t samples, int mode) {
+  const int64_t cap = static_cast<int64_t>(device_props().multiProcessorCount) * 32;
+  const int64_t per_block = mode == kBlock ? 1 : mode == kWarpGroup ? kThreads / kWarp : kThreads;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(cap, ceil_div(samples, per_block))));
+}
+
+#define TF_GROUP_LAUNCH(mode, kernel, ...)                                                      \
+  switch (mode) {                                                                             \
+    case kBlock: kernel<kBlock><<<group_grid(n, kBlock), kThreads, 0, stream()>>>(__VA_ARGS__); break;     \
+    case kWarpGroup: kernel<kWarpGroup><<<group_grid(n, kWarpGroup), kThreads, 0, stream()>>>(__VA_ARGS__); break; \
+    default: kernel<kThread><<<group_grid(n, kThread), kThreads, 0, stream()>>>(__VA_ARGS__); break;      \
+  }
 
 void cross_entropy_cuda(std::vector<View>& v, const Attrs& a) {
   const ClassLossArgs r = check_cross_entropy(v, a);
@@ -254,16 +285,12 @@ void cross_entropy_cuda(std::vector<View>& v, const Attrs& a) {
   std::unique_ptr<Scratch> per;
   if (reduced) per.reset(new Scratch(std::max<int64_t>(n, 1) * sizeof(double)));
   if (n > 0) {
-    const bool warp = x.strides[1] == 1 && r.p.C >= 8;
+    const int mode = group_for(n, r.p.C, x.strides[1] == 1);
     float* o = out.ptr<float>();
     const SampleView ov = reduced ? SampleView{0, 0, 1} : sample_view(out, r.p.S);
     double* pp = reduced ? per->as<double>() : nullptr;
-    if (warp)
-      cross_entropy_kernel<true><<<group_grid(n, true), kThreads, 0, stream()>>>(
-          d, r.eps, sums.as<double>(), stats.ptr<float>(), stats.strides[0], stats.strides[1], stats.strides[2], o, ov, pp);
-    else
-      cross_entropy_kernel<false><<<group_grid(n, false), kThreads, 0, stream()>>>(
-          d, r.eps, sums.as<double>(), stats.ptr<float>(), stats.strides[0], stats.strides[1], stats.strides[2], o, ov, pp);
+    TF_GROUP_LAUNCH(mode, cross_entropy_kernel, d, r.eps, sums.as<double>(), stats.ptr<float>(), stats.strides[0],
+                    stats.strides[1], stats.strides[2], o, ov, pp)
     check_launch("crossEntropy");
   }
   if (reduced) {
@@ -283,16 +310,11 @@ void cross_entropy_backward_cuda(std::vector<View>& v, const Attrs& a) {
   Scratch sums(2 * sizeof(double));
   class_sums_kernel<<<1, kSumThreads, 0, stream()>>>(d, sums.as<double>());
   check_launch("crossEntropyBackward");
-  const bool warp = x.strides[1] == 1 && gx.strides[1] == 1 && r.p.C >= 8;
+  const int mode = group_for(n, r.p.C, x.strides[1] == 1 && gx.strides[1] == 1);
   const SampleView gv = r.red == Reduction::None ? sample_view(g, r.p.S) : SampleView{0, 0, 1};
-  if (warp)
-    cross_entropy_backward_kernel<true><<<group_grid(n, true), kThreads, 0, stream()>>>(
-        d, r.eps, sums.as<double>(), stats.ptr<float>(), stats.strides[0], stats.strides[1], stats.strides[2],
-        g.ptr<float>(), gv, reduction_code(r.red), gx.ptr<float>(), gx.strides[0], gx.strides[1], gx.strides[2]);
-  else
-    cross_entropy_backward_kernel<false><<<group_grid(n, false), kThreads, 0, stream()>>>(
-        d, r.eps, sums.as<double>(), stats.ptr<float>(), stats.strides[0], stats.strides[1], stats.strides[2],
-        g.ptr<float>(), gv, reduction_code(r.red), gx.ptr<float>(), gx.strides[0], gx.strides[1], gx.strides[2]);
+  TF_GROUP_LAUNCH(mode, cross_entropy_backward_kernel, d, r.eps, sums.as<double>(), stats.ptr<float>(),
+                  stats.strides[0], stats.strides[1], stats.strides[2], g.ptr<float>(), gv, reduction_code(r.red),
+                  gx.ptr<float>(), gx.strides[0], gx.strides[1], gx.strides[2])
   check_launch("crossEntropyBackward");
 }
 TF_REGISTER_KERNEL("crossEntropyBackward", 5, 1, false, cross_entropy_backward_cuda);

@@ -192,7 +192,7 @@ describeCuda('CUDA losses vs CPU', () => {
   const reductions = ['none', 'sum', 'mean'] as const;
 
   seeded('crossEntropy and nllLoss: weight, ignoreIndex, label smoothing, each reduction, fwd and bwd', (rng) => {
-    for (const shape of [[64, 10], [5, 1000], [3, 7, 4, 5], [9, 3]])
+    for (const shape of [[64, 10], [5, 1000], [3, 5000], [3, 7, 4, 5], [9, 3]])  // warp, block, thread rows
       for (const weighted of [false, true])
         for (const eps of [0, 0.1])
           for (const reduction of reductions) {
