@@ -27,40 +27,19 @@
 #include "core/strided.h"
 #include "core/threadpool.h"
 #include "cpu/softmax.h"
+#include "ops/loss.h"
 
 namespace tf {
 namespace {
 
-enum class Reduction { None, Sum, Mean };
-
-Reduction reduction_of(const Attrs& a, const char* op) {
-  const std::string& r = a.string("reduction");
-  if (r == "none") return Reduction::None;
-  if (r == "sum") return Reduction::Sum;
-  if (r == "mean") return Reduction::Mean;
-  throw Error(ErrorKind::Argument, std::string(op) + ": reduction must be 'none', 'sum' or 'mean', got '" + r + "'");
-}
-
-// The shapes of a class-index loss problem, checked: x [N, C, S], target [N, S], weight [C] | [0].
+// A checked class-index problem (shapes from native/ops/loss.cpp) with access to the target
+// and weight data.
 struct Classes {
   int64_t N, C, S;
   const View& target;
   const char* op;
 
-  Classes(const View& x, const View& t, const View& w, const char* op_) : target(t), op(op_) {
-    const std::string o(op);
-    expect_float(x, op, "input");
-    expect_dtype(t, DType::Int32, op, "target");
-    expect_float(w, op, "weight");
-    if (x.ndim != 3) throw Error(ErrorKind::Shape, o + ": input must be viewed as [N, C, S], got " + shape_str(x));
-    N = x.shape[0], C = x.shape[1], S = x.shape[2];
-    if (t.ndim != 2 || t.shape[0] != N || t.shape[1] != S)
-      throw Error(ErrorKind::Shape, o + ": target must have shape [" + std::to_string(N) + ", " + std::to_string(S) +
-                                        "] for input " + shape_str(x) + ", got " + shape_str(t));
-    if (w.ndim != 1 || (w.shape[0] != C && w.shape[0] != 0))
-      throw Error(ErrorKind::Shape, o + ": weight must have shape [" + std::to_string(C) + "] (or [0] for none), got " +
-                                        shape_str(w));
-  }
+  Classes(const ClassShape& p, const View& t) : N(p.N), C(p.C), S(p.S), target(t), op(p.op) {}
   int64_t samples() const { return N * S; }
   int32_t target_at(int64_t i) const { return target.ptr<int32_t>()[(i / S) * target.strides[0] + (i % S) * target.strides[1]]; }
 
@@ -68,12 +47,7 @@ struct Classes {
   void check_targets(int64_t ignore) const {
     for (int64_t i = 0; i < samples(); i++) {
       const int64_t t = target_at(i);
-      if (t != ignore && (t < 0 || t >= C))
-        throw Error(ErrorKind::Index, std::string(op) + ": target " + std::to_string(t) + " (sample " +
-                                          std::to_string(i / S) + (S > 1 ? ", position " + std::to_string(i % S) : "") +
-                                          ") is out of bounds for " + std::to_string(C) +
-                                          " classes (expected 0.." + std::to_string(C - 1) + " or ignoreIndex " +
-                                          std::to_string(ignore) + ")");
+      if (t != ignore && (t < 0 || t >= C)) throw Error(ErrorKind::Index, target_out_of_bounds({N, C, S, op}, t, i, ignore));
     }
   }
   // The class weights as a contiguous array (all 1 without weight).
@@ -88,16 +62,6 @@ struct Classes {
       if (t != ignore) d += w[t];
     }
     return d;
-  }
-  // The per-sample output ([N, S] for 'none') or the scalar for 'sum'/'mean'.
-  void check_output(const View& out, Reduction r) const {
-    const bool ok = r == Reduction::None ? out.ndim == 2 && out.shape[0] == N && out.shape[1] == S : out.ndim == 0;
-    if (!ok)
-      throw Error(ErrorKind::Shape, std::string(op) + ": output must be " +
-                                        (r == Reduction::None ? "[" + std::to_string(N) + ", " + std::to_string(S) + "]"
-                                                              : std::string("0-d for a reduced loss")) +
-                                        ", got " + shape_str(out));
-    expect_float(out, op, "output");
   }
   // Writes per-sample losses (none) or their reduction.
   void write_output(const View& out, Reduction r, const double* per, double mean_denominator) const {
@@ -116,19 +80,7 @@ struct Classes {
     if (r == Reduction::None) return gp[(i / S) * g.strides[0] + (i % S) * g.strides[1]];
     return r == Reduction::Sum ? gp[0] : gp[0] / mean_denominator;
   }
-  void check_grad(const View& g, Reduction r) const {
-    const bool ok = r == Reduction::None ? g.ndim == 2 && g.shape[0] == N && g.shape[1] == S : g.ndim == 0;
-    if (!ok) throw Error(ErrorKind::Shape, std::string(op) + ": output gradient has the wrong shape " + shape_str(g));
-    expect_float(g, op, "output gradient");
-  }
 };
-
-double label_smoothing_of(const Attrs& a, const char* op) {
-  const double eps = a.number("labelSmoothing");
-  if (!(eps >= 0 && eps <= 1))
-    throw Error(ErrorKind::Value, std::string(op) + ": labelSmoothing must be in [0, 1], got " + std::to_string(eps));
-  return eps;
-}
 
 constexpr int64_t kWorkPerTask = 32768;
 
@@ -145,14 +97,11 @@ const float* class_row(const View& x, int64_t i, int64_t S, float* buf) {
 // (the row max and log Σ exp(x − max), for the backward). attrs: ignoreIndex, labelSmoothing, reduction.
 void cross_entropy_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &w = v[2], &out = v[3], &stats = v[4];
-  const Classes p(x, v[1], w, "crossEntropy");
-  const Reduction red = reduction_of(a, p.op);
-  const int64_t ignore = a.integer("ignoreIndex");
-  const double eps = label_smoothing_of(a, p.op);
-  p.check_output(out, red);
-  expect_float(stats, p.op, "stats");
-  if (stats.ndim != 3 || stats.shape[0] != p.N || stats.shape[1] != p.S || stats.shape[2] != 2)
-    throw Error(ErrorKind::Shape, "crossEntropy: stats must have shape [N, S, 2], got " + shape_str(stats));
+  const ClassLossArgs args = check_cross_entropy(v, a);
+  const Classes p(args.p, v[1]);
+  const Reduction red = args.red;
+  const int64_t ignore = args.ignore;
+  const double eps = args.eps;
   p.check_targets(ignore);
 
   const int64_t C = p.C, S = p.S, n = p.samples();
@@ -194,16 +143,11 @@ TF_REGISTER_KERNEL("crossEntropy", 3, 2, false, cross_entropy_kernel);
 // views: x, target, weight, stats (from the forward), g; output gx [N, C, S]. attrs as the forward's.
 void cross_entropy_backward_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &w = v[2], &stats = v[3], &g = v[4], &gx = v[5];
-  const Classes p(x, v[1], w, "crossEntropyBackward");
-  const Reduction red = reduction_of(a, p.op);
-  const int64_t ignore = a.integer("ignoreIndex");
-  const double eps = label_smoothing_of(a, p.op);
-  p.check_grad(g, red);
-  expect_float(stats, p.op, "stats");
-  if (stats.ndim != 3 || stats.shape[0] != p.N || stats.shape[1] != p.S || stats.shape[2] != 2)
-    throw Error(ErrorKind::Shape, "crossEntropyBackward: stats must have shape [N, S, 2], got " + shape_str(stats));
-  expect_float(gx, p.op, "input gradient");
-  expect_same_shape(x, gx, p.op, "input and input gradient");
+  const ClassLossArgs args = check_cross_entropy_backward(v, a);
+  const Classes p(args.p, v[1]);
+  const Reduction red = args.red;
+  const int64_t ignore = args.ignore;
+  const double eps = args.eps;
   p.check_targets(ignore);
 
   const int64_t C = p.C, S = p.S, n = p.samples();
@@ -242,10 +186,10 @@ TF_REGISTER_KERNEL("crossEntropyBackward", 5, 1, false, cross_entropy_backward_k
 // views: x [N, C, S], target, weight; output loss. attrs: ignoreIndex, reduction.
 void nll_loss_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &w = v[2], &out = v[3];
-  const Classes p(x, v[1], w, "nllLoss");
-  const Reduction red = reduction_of(a, p.op);
-  const int64_t ignore = a.integer("ignoreIndex");
-  p.check_output(out, red);
+  const ClassLossArgs args = check_nll_loss(v, a);
+  const Classes p(args.p, v[1]);
+  const Reduction red = args.red;
+  const int64_t ignore = args.ignore;
   p.check_targets(ignore);
   Scratch<float> wb(p.C);
   p.weights(w, wb.get());
@@ -263,12 +207,10 @@ TF_REGISTER_KERNEL("nllLoss", 3, 1, false, nll_loss_kernel);
 // views: x (for its shape), target, weight, g; output gx [N, C, S]: −w[t]·scale at t, 0 elsewhere.
 void nll_loss_backward_kernel(std::vector<View>& v, const Attrs& a) {
   const View &x = v[0], &w = v[2], &g = v[3], &gx = v[4];
-  const Classes p(x, v[1], w, "nllLossBackward");
-  const Reduction red = reduction_of(a, p.op);
-  const int64_t ignore = a.integer("ignoreIndex");
-  p.check_grad(g, red);
-  expect_float(gx, p.op, "input gradient");
-  expect_same_shape(x, gx, p.op, "input and input gradient");
+  const ClassLossArgs args = check_nll_loss_backward(v, a);
+  const Classes p(args.p, v[1]);
+  const Reduction red = args.red;
+  const int64_t ignore = args.ignore;
   p.check_targets(ignore);
   Scratch<float> wb(p.C);
   p.weights(w, wb.get());
@@ -291,12 +233,8 @@ inline float softplus_neg(float x) { return std::log1p(std::exp(-std::fabs(x))) 
 template <bool PosWeight>
 void bce_logits_kernel(std::vector<View>& v, const Attrs&) {
   constexpr int In = PosWeight ? 3 : 2;
-  const char* op = PosWeight ? "bceWithLogitsPosWeight" : "bceWithLogits";
   const View& out = v[In];
-  for (int k = 0; k <= In; k++) {
-    expect_float(v[k], op, k == In ? "output" : "input");
-    expect_same_shape(v[k], out, op, "operand and output");
-  }
+  check_bce_with_logits(v, PosWeight);
   const View* views[In + 1];
   views[0] = &out;
   for (int k = 0; k < In; k++) views[k + 1] = &v[k];
@@ -323,16 +261,8 @@ TF_REGISTER_KERNEL("bceWithLogitsPosWeight", 3, 1, false, bce_logits_kernel<true
 template <bool PosWeight>
 void bce_logits_backward_kernel(std::vector<View>& v, const Attrs& a) {
   constexpr int In = PosWeight ? 4 : 3;
-  const char* op = PosWeight ? "bceWithLogitsPosWeightBackward" : "bceWithLogitsBackward";
   const View& out = v[In];
-  for (int k = 0; k <= In; k++) {
-    expect_float(v[k], op, k == In ? "output" : "input");
-    expect_same_shape(v[k], out, op, "operand and output");
-  }
-  const int64_t wrt = a.integer("wrt");
-  if (wrt < 0 || wrt > (PosWeight ? 2 : 1))
-    throw Error(ErrorKind::Argument, std::string(op) + ": wrt must be 0 (input), 1 (target)" +
-                                         (PosWeight ? ", 2 (posWeight)" : "") + ", got " + std::to_string(wrt));
+  const int wrt = check_bce_with_logits_backward(v, a, PosWeight);
   const View* views[In + 1];
   views[0] = &out;
   for (int k = 0; k < In; k++) views[k + 1] = &v[k];

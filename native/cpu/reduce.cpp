@@ -8,6 +8,8 @@
 
 #include "core/registry.h"
 #include "core/strided.h"
+#include "core/threadpool.h"
+#include "ops/reduce.h"
 
 namespace tf {
 namespace {
@@ -148,8 +150,6 @@ void reduce_typed(const View& x, const View& out, int kept) {
   const T* src = x.ptr<T>();
   auto* dst = out.ptr<typename Acc::Out>();
   const int64_t n_out = outer.size, n_red = red.size;
-  if (n_red == 0 && !std::is_same<Acc, Sum<T>>::value && !std::is_same<Acc, Prod<T>>::value)
-    throw Error(ErrorKind::Shape, "reduce: cannot take the max/min/arg of an empty reduction");
   const int threads = num_threads();
   if (outer.nd == 1 && outer.strides[0] == 1 && red.strides[red.nd - 1] != 1 && n_out > 1) {
     // Reducing over leading dims of a row-major tensor (e.g. sum over the batch): walk the
@@ -194,32 +194,21 @@ void reduce_typed(const View& x, const View& out, int kept) {
 }
 
 template <class T>
-void reduce_dispatch(const std::string& op, const View& x, const View& out, int kept) {
-  if (op == "sum") return reduce_typed<T, Sum<T>>(x, out, kept);
-  if (op == "prod") return reduce_typed<T, Prod<T>>(x, out, kept);
-  if (op == "max") return reduce_typed<T, Extreme<T, true, false>>(x, out, kept);
-  if (op == "min") return reduce_typed<T, Extreme<T, false, false>>(x, out, kept);
-  if (op == "argmax") return reduce_typed<T, Extreme<T, true, true>>(x, out, kept);
-  if (op == "argmin") return reduce_typed<T, Extreme<T, false, true>>(x, out, kept);
-  throw Error(ErrorKind::Argument, "reduce: unknown op '" + op + "'");
+void reduce_dispatch(ReduceOp op, const View& x, const View& out, int kept) {
+  switch (op) {
+    case ReduceOp::Sum: return reduce_typed<T, Sum<T>>(x, out, kept);
+    case ReduceOp::Prod: return reduce_typed<T, Prod<T>>(x, out, kept);
+    case ReduceOp::Max: return reduce_typed<T, Extreme<T, true, false>>(x, out, kept);
+    case ReduceOp::Min: return reduce_typed<T, Extreme<T, false, false>>(x, out, kept);
+    case ReduceOp::ArgMax: return reduce_typed<T, Extreme<T, true, true>>(x, out, kept);
+    case ReduceOp::ArgMin: return reduce_typed<T, Extreme<T, false, true>>(x, out, kept);
+  }
 }
 
 void reduce_kernel(std::vector<View>& v, const Attrs& a) {
-  const View &x = v[0], &out = v[1];
-  const std::string& op = a.string("op");
-  int64_t r = a.integer("reduceDims");
-  if (r < 0 || r > x.ndim) throw Error(ErrorKind::Argument, "reduce: reduceDims out of range");
-  int kept = x.ndim - static_cast<int>(r);
-  bool shape_ok = out.ndim == kept && out.contiguous();
-  for (int d = 0; shape_ok && d < kept; d++) shape_ok = out.shape[d] == x.shape[d];
-  if (!shape_ok)
-    throw Error(ErrorKind::Shape, "reduce: output must be contiguous with shape " + shape_str(x) +
-                                      " minus its last " + std::to_string(r) + " dims, got " + shape_str(out));
-  bool arg = op == "argmax" || op == "argmin";
-  expect_dtype(out, arg ? DType::Int32 : x.dtype, "reduce", "output");
-  if (x.dtype == DType::Float32) return reduce_dispatch<float>(op, x, out, kept);
-  if (x.dtype == DType::Int32) return reduce_dispatch<int32_t>(op, x, out, kept);
-  throw Error(ErrorKind::DType, "reduce: bool input is not supported; cast it first");
+  const ReduceArgs r = check_reduce(v, a);
+  if (v[0].dtype == DType::Float32) return reduce_dispatch<float>(r.op, v[0], v[1], r.kept);
+  return reduce_dispatch<int32_t>(r.op, v[0], v[1], r.kept);
 }
 TF_REGISTER_KERNEL("reduce", 1, 1, false, reduce_kernel);
 

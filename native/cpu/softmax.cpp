@@ -30,6 +30,7 @@
 #include "core/threadpool.h"
 #include "cpu/matmul.h"
 #include "cpu/simd_exp.h"
+#include "ops/softmax.h"
 
 namespace tf {
 namespace {
@@ -419,30 +420,12 @@ void along_dim(const View* const (&v)[N], int dim, Row row, Lanes lanes) {
   });
 }
 
-int softmax_dim(const View& x, const Attrs& attrs, const char* op) {
-  const int64_t dim = attrs.integer("dim");
-  const int64_t nd = std::max(x.ndim, 1);
-  if (dim < 0 || dim >= nd)
-    throw Error(ErrorKind::Argument, std::string(op) + ": dim " + std::to_string(dim) + " is out of range for a " +
-                                         std::to_string(x.ndim) + "-d tensor (expected 0.." + std::to_string(nd - 1) +
-                                         ", already normalised)");
-  return static_cast<int>(dim);
-}
-
-bool log_flag(const Attrs& attrs, const char* op) {
-  const int64_t log = attrs.integer("log");
-  if (log != 0 && log != 1) throw Error(ErrorKind::Argument, std::string(op) + ": attribute 'log' must be 0 or 1");
-  return log == 1;
-}
-
 // views: x, y. attrs: dim (normalised), log (0: softmax, 1: log_softmax).
 void softmax_kernel(std::vector<View>& v, const Attrs& attrs) {
   const View &x = v[0], &y = v[1];
-  expect_float(x, "softmax", "input");
-  expect_float(y, "softmax", "output");
-  expect_same_shape(x, y, "softmax", "input and output");
-  const int dim = softmax_dim(x, attrs, "softmax");
-  const bool log = log_flag(attrs, "softmax");
+  const SoftmaxArgs args = check_softmax(v, attrs);
+  const int dim = args.dim;
+  const bool log = args.log;
   const SoftmaxRows& k = softmax_rows();
   const View* views[2] = {&x, &y};
   along_dim<2>(
@@ -456,13 +439,9 @@ TF_REGISTER_KERNEL("softmax", 1, 1, false, softmax_kernel);
 // views: y (the forward's output), g, gx. attrs as the forward's.
 void softmax_backward_kernel(std::vector<View>& v, const Attrs& attrs) {
   const View &y = v[0], &g = v[1], &gx = v[2];
-  expect_float(y, "softmaxBackward", "output");
-  expect_float(g, "softmaxBackward", "gradient");
-  expect_float(gx, "softmaxBackward", "input gradient");
-  expect_same_shape(y, g, "softmaxBackward", "output and gradient");
-  expect_same_shape(y, gx, "softmaxBackward", "output and input gradient");
-  const int dim = softmax_dim(y, attrs, "softmaxBackward");
-  const bool log = log_flag(attrs, "softmaxBackward");
+  const SoftmaxArgs args = check_softmax_backward(v, attrs);
+  const int dim = args.dim;
+  const bool log = args.log;
   const SoftmaxRows& k = softmax_rows();
   const View* views[3] = {&y, &g, &gx};
   along_dim<3>(
