@@ -102,6 +102,7 @@ step_gpu() {
   nvidia-smi || echo "nvidia-smi failed or is missing"
   nvidia-smi -L
   local rc=$?
+  { nvidia-smi -L 2>/dev/null | head -1 | grep . || echo "nvidia-smi lists no GPU"; } >"$STATE/note"
   echo "--- versions"
   nvcc --version 2>&1 | tail -1 || true
   compute-sanitizer --version 2>&1 | head -2 || true
@@ -295,12 +296,16 @@ run_step() {
   elif (( rc != 0 )); then
     FAILED=1
     record "$name" FAIL "$rc" "$secs" "$note"
-    NOTES+=("--- $name: last lines of ${LOGFILE[$name]}")
-    NOTES+=("$(tail -n 12 "$log" | cut -c1-240)")
   else
     record "$name" ok "$rc" "$secs" "$note"
   fi
-  [[ -f "$STATE/note" ]] && (( $(wc -l <"$STATE/note") > 1 )) && NOTES+=("$(head -n 25 "$STATE/note")")
+  # the details: a step's own multi-line note (jest failures), else a failed step's last lines
+  if [[ -f "$STATE/note" ]] && (( $(wc -l <"$STATE/note") > 1 )); then
+    NOTES+=("$(head -n 25 "$STATE/note")")
+  elif (( rc != 0 )) && [[ ! -f "$STATE/skip" ]]; then
+    NOTES+=("--- $name: last lines of ${LOGFILE[$name]}")
+    NOTES+=("$(tail -n 12 "$log" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-240)")
+  fi
 }
 
 echo "device-check: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), GPU present: $([[ $HAVE_GPU == 1 ]] && echo yes || echo no), $JOBS cores, deadline ${DEADLINE}s, logs in $OUT"
