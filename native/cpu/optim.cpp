@@ -8,6 +8,8 @@
 //   gradScale    | grad           grad *= scale (clipGradNorm)
 //   gradClamp    | grad           grad = clamp(grad, -clipValue, clipValue) (clipGradValue)
 // Optional state (absent momentum buffer, ...) travels as an empty view with a flag off.
+// Argument checks and the float32 update constants live in native/ops/optim.cpp, shared with
+// the CUDA kernels (cuda/optim.cu), which perform the same operations in the same order.
 // Each element goes through the float32 operations torch's ops perform, in the same order
 // (hyperparameters rounded to float32 first, as a Python scalar is when it meets a float
 // tensor), so results track torch to within an ulp or so. Contraction into FMA is turned off
@@ -16,90 +18,15 @@
 #pragma GCC optimize("fp-contract=off")
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 
 #include "core/memory.h"
 #include "core/registry.h"
 #include "core/strided.h"
+#include "ops/optim.h"
 
 namespace tf {
 namespace {
-
-// ---- argument checks ---------------------------------------------------------------------------
-
-bool flag(const Attrs& a, const char* op, const char* name) {
-  double v = a.number(name);
-  if (v != 0 && v != 1)
-    throw Error(ErrorKind::Argument, std::string(op) + ": attribute '" + name + "' must be 0 or 1 (or a boolean)");
-  return v == 1;
-}
-
-std::string num_str(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-// A finite hyperparameter in [lo, hi] (hi_open: [lo, hi)).
-double hyper(const Attrs& a, const char* op, const char* name, double lo = 0,
-             double hi = std::numeric_limits<double>::infinity(), bool hi_open = false) {
-  double v = a.number(name);
-  bool ok = std::isfinite(v) && v >= lo && (hi_open ? v < hi : v <= hi);
-  if (!ok) {
-    std::string range = "[" + num_str(lo) + ", " + (std::isinf(hi) ? std::string("inf)") : num_str(hi) + (hi_open ? ")" : "]"));
-    throw Error(ErrorKind::Value, std::string(op) + ": " + name + " must be a finite number in " + range + ", got " +
-                                      num_str(v));
-  }
-  return v;
-}
-
-// Written views must not have two elements sharing memory (an expanded view): the update
-// would apply twice to one location.
-void expect_no_self_overlap(const View& v, const char* op, const char* what) {
-  int order[kMaxDims];
-  int n = 0;
-  for (int d = 0; d < v.ndim; d++)
-    if (v.shape[d] > 1) order[n++] = d;
-  for (int i = 1; i < n; i++)  // insertion sort by stride: at most kMaxDims entries
-    for (int j = i; j > 0 && v.strides[order[j]] < v.strides[order[j - 1]]; j--) std::swap(order[j], order[j - 1]);
-  int64_t reach = 0;  // furthest offset covered by the dims so far
-  for (int i = 0; i < n; i++) {
-    const int d = order[i];
-    if (v.strides[d] <= reach)
-      throw Error(ErrorKind::Argument, std::string(op) + ": " + what + " of shape " + shape_str(v) +
-                                           " has elements that share memory (an expanded view) and cannot be updated in place");
-    reach += (v.shape[d] - 1) * v.strides[d];
-  }
-}
-
-// The gradient, the parameter and every present state view: float32, the parameter's shape.
-// Absent state (flag off) must be an empty view, so a caller cannot smuggle a stray buffer in.
-void check_views(const std::vector<View>& v, const bool* present, const char* const* names, const char* op) {
-  const View &grad = v[0], &param = v[1];
-  expect_float(grad, op, "grad");
-  expect_float(param, op, "param");
-  if (grad.ndim != param.ndim || !std::equal(grad.shape, grad.shape + grad.ndim, param.shape))
-    throw Error(ErrorKind::Shape, std::string(op) + ": grad has shape " + shape_str(grad) +
-                                      ", expected the param's shape " + shape_str(param));
-  expect_no_self_overlap(param, op, "param");
-  for (size_t i = 2; i < v.size(); i++) {
-    const char* what = names[i - 2];
-    expect_float(v[i], op, what);
-    if (!present[i - 2]) {
-      if (v[i].numel() != 0)
-        throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " is absent (its flag is off) but its view has " +
-                                          std::to_string(v[i].numel()) + " elements; pass an empty view");
-      continue;
-    }
-    if (v[i].ndim != param.ndim || !std::equal(v[i].shape, v[i].shape + v[i].ndim, param.shape))
-      throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " has shape " + shape_str(v[i]) +
-                                        ", expected the param's shape " + shape_str(param));
-    expect_no_self_overlap(v[i], op, what);
-  }
-}
 
 // Walks grad, param and the present state views together; absent views stay at null with
 // stride 0 so the element functions can test the pointer once per run. Contiguous runs go to
@@ -134,10 +61,6 @@ void for_each_run(const std::vector<View>& v, const bool* present, Contig&& cont
 // ---- SGD ---------------------------------------------------------------------------------------
 // torch: d = ±g (+ wd·p); buf = first ? d : buf·m + (1 − dampening)·d; d = nesterov ? d + m·buf : buf;
 // p += −lr·d
-struct SgdConst {
-  float wd, mom, one_minus_damp, neg_lr;
-  bool maximize, has_wd, has_mom, first, nesterov;
-};
 
 inline void sgd_elem(const SgdConst& c, float g, float& p, float* buf) {
   float d = c.maximize ? -g : g;
@@ -157,21 +80,11 @@ TF_CLONES void sgd_run(SgdConst c, const float* g, float* p, float* buf, int64_t
     for (int64_t i = 0; i < n; i++) sgd_elem(c, g[i], p[i], nullptr);
 }
 
-// views: grad | param, momentumBuffer. attrs: lr, momentum, dampening, weightDecay, nesterov,
-// maximize, hasBuffer (whether the buffer holds a previous step; when off it is initialised
-// with this step's direction, as torch clones it). The buffer is present iff momentum != 0.
+// views and attrs: see check_sgd (native/ops/optim.h).
 void sgd_kernel(std::vector<View>& v, const Attrs& a) {
-  const char* op = "sgdStep";
-  const double lr = hyper(a, op, "lr"), momentum = hyper(a, op, "momentum"), wd = hyper(a, op, "weightDecay");
-  const double dampening = hyper(a, op, "dampening", -std::numeric_limits<double>::infinity());
-  const bool nesterov = flag(a, op, "nesterov"), maximize = flag(a, op, "maximize"), has_buffer = flag(a, op, "hasBuffer");
-  if (nesterov && (momentum <= 0 || dampening != 0))
-    throw Error(ErrorKind::Value, "sgdStep: Nesterov momentum requires a momentum > 0 and zero dampening");
-  const bool present[1] = {momentum != 0};
-  const char* names[1] = {"momentum buffer"};
-  check_views(v, present, names, op);
-  const SgdConst c{static_cast<float>(wd), static_cast<float>(momentum), static_cast<float>(1 - dampening),
-                   static_cast<float>(-lr), maximize, wd != 0, momentum != 0, !has_buffer, nesterov};
+  const SgdArgs args = check_sgd(v, a);
+  const bool* present = args.present;
+  const SgdConst& c = args.c;
   for_each_run<3>(
       v, present, [&](float* const* p, int64_t n) { sgd_run(c, p[0], p[1], p[2], n); },
       [&](float* const* p, int64_t n, const int64_t* st) {
@@ -184,10 +97,6 @@ TF_REGISTER_KERNEL("sgdStep", 1, 2, false, sgd_kernel);
 // torch: g = ±g (+ wd·p, Adam) ; p *= 1 − lr·wd (AdamW) ; m = m·β1 + (1 − β1)·g ;
 // v = v·β2 + (1 − β2)·g·g ; v̂ = amsgrad ? max(vmax, v) : v ;
 // p += (−lr/bc1 · m) / (sqrt(v̂) / sqrt(bc2) + eps)      bc = 1 − β^step
-struct AdamConst {
-  float wd, decay, b1, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps, neg_step_size;
-  bool maximize, l2, decoupled, amsgrad;
-};
 
 inline void adam_elem(const AdamConst& c, float g, float& p, float& m, float& v, float* vmax) {
   if (c.maximize) g = -g;
@@ -212,28 +121,11 @@ TF_CLONES void adam_run(AdamConst c, const float* g, float* p, float* m, float* 
     for (int64_t i = 0; i < n; i++) adam_elem(c, g[i], p[i], m[i], v[i], nullptr);
 }
 
-// views: grad | param, expAvg, expAvgSq, maxExpAvgSq. attrs: lr, beta1, beta2, eps, weightDecay,
-// step (the count after this update, >= 1), decoupled (AdamW), amsgrad, maximize.
-// maxExpAvgSq is present iff amsgrad.
+// views and attrs: see check_adam (native/ops/optim.h).
 void adam_kernel(std::vector<View>& v, const Attrs& a) {
-  const char* op = "adamStep";
-  const double lr = hyper(a, op, "lr"), eps = hyper(a, op, "eps"), wd = hyper(a, op, "weightDecay");
-  const double beta1 = hyper(a, op, "beta1", 0, 1, true), beta2 = hyper(a, op, "beta2", 0, 1, true);
-  const double step = a.number("step");
-  if (!(step >= 1 && step <= 9007199254740991.0) || step != std::floor(step))
-    throw Error(ErrorKind::Value, "adamStep: step must be an integer >= 1 (the count including this update), got " +
-                                      num_str(step));
-  const bool decoupled = flag(a, op, "decoupled"), amsgrad = flag(a, op, "amsgrad"), maximize = flag(a, op, "maximize");
-  const bool present[3] = {true, true, amsgrad};
-  const char* names[3] = {"expAvg", "expAvgSq", "maxExpAvgSq"};
-  check_views(v, present, names, op);
-  // Python-side scalars of torch's loop, in double
-  const double bc1 = 1 - std::pow(beta1, step), bc2 = 1 - std::pow(beta2, step);
-  const double step_size = lr / bc1;
-  const AdamConst c{static_cast<float>(wd), static_cast<float>(1 - lr * wd), static_cast<float>(beta1),
-                    static_cast<float>(1 - beta1), static_cast<float>(beta2), static_cast<float>(1 - beta2),
-                    static_cast<float>(std::sqrt(bc2)), static_cast<float>(eps), static_cast<float>(-step_size),
-                    maximize, !decoupled && wd != 0, decoupled, amsgrad};
+  const AdamArgs args = check_adam(v, a);
+  const bool* present = args.present;
+  const AdamConst& c = args.c;
   for_each_run<5>(
       v, present, [&](float* const* p, int64_t n) { adam_run(c, p[0], p[1], p[2], p[3], p[4], n); },
       [&](float* const* p, int64_t n, const int64_t* st) {
@@ -246,10 +138,6 @@ TF_REGISTER_KERNEL("adamStep", 1, 4, false, adam_kernel);
 // ---- RMSprop -----------------------------------------------------------------------------------
 // torch: g = ±g (+ wd·p) ; s = s·α + (1 − α)·g·g ; centered: ga = ga·α + (1 − α)·g, avg = sqrt(s − ga·ga)
 // else avg = sqrt(s) ; avg += eps ; momentum: buf = buf·μ + g/avg, p += −lr·buf ; else p += (−lr·g)/avg
-struct RmsConst {
-  float wd, alpha, one_minus_alpha, eps, mom, neg_lr;
-  bool maximize, has_wd, centered, has_mom;
-};
 
 inline void rms_elem(const RmsConst& c, float g, float& p, float& s, float* buf, float* ga) {
   if (c.maximize) g = -g;
@@ -284,19 +172,11 @@ TF_CLONES void rms_run(RmsConst c, const float* g, float* p, float* s, float* bu
     for (int64_t i = 0; i < n; i++) rms_elem(c, g[i], p[i], s[i], nullptr, nullptr);
 }
 
-// views: grad | param, squareAvg, momentumBuffer, gradAvg. attrs: lr, alpha, eps, weightDecay,
-// momentum, centered, maximize. momentumBuffer is present iff momentum > 0, gradAvg iff centered.
+// views and attrs: see check_rmsprop (native/ops/optim.h).
 void rmsprop_kernel(std::vector<View>& v, const Attrs& a) {
-  const char* op = "rmspropStep";
-  const double lr = hyper(a, op, "lr"), alpha = hyper(a, op, "alpha"), eps = hyper(a, op, "eps");
-  const double wd = hyper(a, op, "weightDecay"), momentum = hyper(a, op, "momentum");
-  const bool centered = flag(a, op, "centered"), maximize = flag(a, op, "maximize");
-  const bool present[3] = {true, momentum > 0, centered};
-  const char* names[3] = {"squareAvg", "momentum buffer", "gradAvg"};
-  check_views(v, present, names, op);
-  const RmsConst c{static_cast<float>(wd), static_cast<float>(alpha), static_cast<float>(1 - alpha),
-                   static_cast<float>(eps), static_cast<float>(momentum), static_cast<float>(-lr),
-                   maximize, wd != 0, centered, momentum > 0};
+  const RmsArgs args = check_rmsprop(v, a);
+  const bool* present = args.present;
+  const RmsConst& c = args.c;
   for_each_run<5>(
       v, present, [&](float* const* p, int64_t n) { rms_run(c, p[0], p[1], p[2], p[3], p[4], n); },
       [&](float* const* p, int64_t n, const int64_t* st) {
@@ -338,17 +218,11 @@ TF_CLONES double norm_run(const float* x, int64_t n, int64_t stride, double p, d
   return acc;
 }
 
-// views: grad | norm (float32, one element). attrs: normType (> 0, or Infinity).
+// views and attrs: see check_grad_norm (native/ops/optim.h).
 // Single-threaded and in a fixed order, so the norm never depends on the thread count.
 void grad_norm_kernel(std::vector<View>& v, const Attrs& a) {
+  const double p = check_grad_norm(v, a);
   const View &g = v[0], &out = v[1];
-  expect_float(g, "gradNorm", "grad");
-  expect_float(out, "gradNorm", "norm");
-  if (out.numel() != 1)
-    throw Error(ErrorKind::Shape, "gradNorm: norm must have exactly one element, got shape " + shape_str(out));
-  const double p = a.number("normType");
-  if (!(p > 0))
-    throw Error(ErrorKind::Value, "gradNorm: normType must be > 0 or Infinity, got " + num_str(p));
   double acc = 0;
   const View* views[1] = {&g};
   if (g.numel() > 0) {
@@ -375,26 +249,20 @@ TF_CLONES void clamp_run(float* x, int64_t n, int64_t stride, float c) {
   }
 }
 
-// views: | grad. attrs: scale (finite, float32 after rounding). grad *= scale.
+// views and attrs: see check_grad_scale (native/ops/optim.h). grad *= scale.
 void grad_scale_kernel(std::vector<View>& v, const Attrs& a) {
+  const float sf = check_grad_scale(v, a);
   const View& g = v[0];
-  expect_float(g, "gradScale", "grad");
-  expect_no_self_overlap(g, "gradScale", "grad");
-  const double s = a.number("scale");
-  if (std::isinf(s)) throw Error(ErrorKind::Value, "gradScale: scale must not be infinite, got " + num_str(s));
-  const float sf = static_cast<float>(s);  // NaN (a NaN total norm) spreads to the grads, as in torch
   if (g.numel() == 0) return;
   const View* views[1] = {&g};
   StridedLoop<1>(views).run([&](const int64_t* off, int64_t n, const int64_t* st) { scale_run(g.ptr<float>() + off[0], n, st[0], sf); });
 }
 TF_REGISTER_KERNEL("gradScale", 0, 1, false, grad_scale_kernel);
 
-// views: | grad. attrs: clipValue (finite, >= 0).
+// views and attrs: see check_grad_clamp (native/ops/optim.h).
 void grad_clamp_kernel(std::vector<View>& v, const Attrs& a) {
+  const float c = check_grad_clamp(v, a);
   const View& g = v[0];
-  expect_float(g, "gradClamp", "grad");
-  expect_no_self_overlap(g, "gradClamp", "grad");
-  const float c = static_cast<float>(hyper(a, "gradClamp", "clipValue"));
   if (g.numel() == 0) return;
   const View* views[1] = {&g};
   StridedLoop<1>(views).run([&](const int64_t* off, int64_t n, const int64_t* st) { clamp_run(g.ptr<float>() + off[0], n, st[0], c); });
