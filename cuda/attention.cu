@@ -412,8 +412,11 @@ struct DkvSmem {
   static constexpr size_t bytes = floats * sizeof(float);
 };
 
-template <int DP, bool kMasked>
+// kPart: 0 computes dK and dV; at DP = 128 their accumulators do not fit the registers
+// together, so dV (1) and dK (2) are computed by two launches, each recomputing P.
+template <int DP, bool kMasked, int kPart>
 __global__ void __launch_bounds__(kThreads) bwd_dkdv_tiled(Params p) {
+  constexpr bool kDk = kPart != 1, kDv = kPart != 2;
   using S = DkvSmem<DP>;
   constexpr int NJ = DP / 32;
   extern __shared__ float4 smem4[];
@@ -457,7 +460,7 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv_tiled(Params p) {
 #pragma unroll
         for (int c = 0; c < 8; c++) s[i][c] = 0.f, dp[i][c] = 0.f;
       tile_mma<2>(s, Kt, kLdT, Qt, kLdT, static_cast<int>(p.D), ty, tx);
-      tile_mma<2>(dp, Vt, kLdT, Ot, kLdT, static_cast<int>(p.Dv), ty, tx);
+      if constexpr (kDk) tile_mma<2>(dp, Vt, kLdT, Ot, kLdT, static_cast<int>(p.Dv), ty, tx);
       __syncthreads();  // Pn and dSn overwrite Qt and dOt
 #pragma unroll
       for (int i = 0; i < 4; i++) {
@@ -470,16 +473,16 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv_tiled(Params p) {
           if (r < nk && qc < nq && !(p.causal && k0 + r > q0 + qc)) {
             const float x = mask_score_t<kMasked>(p, s[i][c], q0 + qc, k0 + r, kMasked ? mask_row(p, b, q0 + qc) : nullptr);
             pv = __expf(x - Ls[qc]);
-            ds = pv * (dp[i][c] - Ds[qc]);
+            if constexpr (kDk) ds = pv * (dp[i][c] - Ds[qc]);
           }
-          Pn[qc * kLdT + r] = pv;
-          dSn[qc * kLdT + r] = ds;
+          if constexpr (kDv) Pn[qc * kLdT + r] = pv;
+          if constexpr (kDk) dSn[qc * kLdT + r] = ds;
         }
       }
       __syncthreads();
       // dV[key][e] += Σ_q P[q][key] dO[q][e]; dK[key][d] += Σ_q dS[q][key] (Q·scale)[q][d]
-      tile_mma<NJ>(dv, Pn, kLdT, On, S::kLdN, static_cast<int>(nq), ty, tx);
-      tile_mma<NJ>(dk, dSn, kLdT, Qn, S::kLdN, static_cast<int>(nq), ty, tx);
+      if constexpr (kDv) tile_mma<NJ>(dv, Pn, kLdT, On, S::kLdN, static_cast<int>(nq), ty, tx);
+      if constexpr (kDk) tile_mma<NJ>(dk, dSn, kLdT, Qn, S::kLdN, static_cast<int>(nq), ty, tx);
     }
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -491,8 +494,8 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv_tiled(Params p) {
 #pragma unroll
         for (int u = 0; u < 4; u++) {
           const int e = 32 * j + 4 * tx + u;
-          if (e < p.D) p.dk[row * p.D + e] = dk[i][4 * j + u];
-          if (e < p.Dv) p.dv[row * p.Dv + e] = dv[i][4 * j + u];
+          if (kDk && e < p.D) p.dk[row * p.D + e] = dk[i][4 * j + u];
+          if (kDv && e < p.Dv) p.dv[row * p.Dv + e] = dv[i][4 * j + u];
         }
     }
   }
@@ -588,12 +591,14 @@ __global__ void __launch_bounds__(kThreads) bwd_dq_tiled(Params p) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// BF16 tensor-core forward (precision 'medium', sm_80+): mma.sync m16n8k16, four warps, each
-// owning 16 of the block's 64 queries (rows g and g + 8 of its fragments, g = lane / 4). Q·scale
+// BF16 tensor-core forward (precision 'medium', sm_80+): mma.sync m16n8k16, eight warps, each
+// owning 16 of the block's 128 queries (rows g and g + 8 of its fragments, g = lane / 4). Q·scale
 // stays in A fragments for the whole tile; K (row-major) and Vᵀ go to shared memory as bf16
 // pairs, one 32-bit word per fragment register, rows padded by 4 words so the eight groups of a
 // fragment load hit distinct banks. The score accumulators become P's A fragments directly (the
 // C layout of two n-tiles is the A layout of one k-step). Softmax statistics stay float32.
+
+constexpr int kBfThreads = 256, kBfRows = 128;  // 8 warps x 16 queries: K and V are read once per 128 queries
 
 template <int DP>
 struct Bf16Smem {
@@ -607,15 +612,15 @@ __device__ __forceinline__ float ld_or0(const float* base, int64_t r, int64_t c,
 }
 
 template <int DP, bool kMasked>
-__global__ void __launch_bounds__(kThreads) fwd_bf16_kernel(Params p) {
+__global__ void __launch_bounds__(kBfThreads) fwd_bf16_kernel(Params p) {
   using S = Bf16Smem<DP>;
   constexpr int KS = DP / 16, NT = DP / 8;
   __shared__ uint32_t Ks[kTile * S::kLdK];
   __shared__ uint32_t Vts[DP * S::kLdV];
   const int tid = threadIdx.x, warp = tid / kWarp, lane = tid % kWarp, g = lane / 4, tq = lane % 4;
-  const int64_t nqb = (p.Tq + kTile - 1) / kTile, ntiles = nqb * p.batch;
+  const int64_t nqb = (p.Tq + kBfRows - 1) / kBfRows, ntiles = nqb * p.batch;
   for (int64_t t = blockIdx.x; t < ntiles; t += gridDim.x) {
-    const int64_t b = t % p.batch, q0 = (nqb - 1 - t / p.batch) * kTile, nq = min64(kTile, p.Tq - q0);
+    const int64_t b = t % p.batch, q0 = (nqb - 1 - t / p.batch) * kBfRows, nq = min64(kBfRows, p.Tq - q0);
     const float* qb = fptr(p, p.q, b) + q0 * p.q.rs;
     const float* kb = fptr(p, p.k, b);
     const float* vb = fptr(p, p.v, b);
@@ -641,14 +646,14 @@ __global__ void __launch_bounds__(kThreads) fwd_bf16_kernel(Params p) {
       const float* kt = kb + k0 * p.k.rs;
       const float* vt = vb + k0 * p.v.rs;
       __syncthreads();  // the previous key tile's fragment loads are done
-      for (int idx = tid; idx < kTile * (DP / 2); idx += kThreads) {
+      for (int idx = tid; idx < kTile * (DP / 2); idx += kBfThreads) {
         const int key = idx / (DP / 2), dp = idx % (DP / 2);
         Ks[key * S::kLdK + dp] = pack_bf16(ld_or0(kt, key, 2 * dp, p.k.rs, p.k.cs, nk, p.D),
                                            ld_or0(kt, key, 2 * dp + 1, p.k.rs, p.k.cs, nk, p.D));
       }
       // 32 threads cover 8 consecutive e (one 32-byte sector of each V row) x 4 key pairs, and
       // write banks 4·e + pair: all distinct
-      for (int idx = tid; idx < DP * (kTile / 2); idx += kThreads) {
+      for (int idx = tid; idx < DP * (kTile / 2); idx += kBfThreads) {
         const int chunk = idx / kWarp, ln = idx % kWarp;
         const int e = (chunk % (DP / 8)) * 8 + ln % 8, kp = (chunk / (DP / 8)) * 4 + ln / 8;
         Vts[e * S::kLdV + kp] = pack_bf16(ld_or0(vt, 2 * kp, e, p.v.rs, p.v.cs, nk, p.Dv),
@@ -801,14 +806,28 @@ bool launch_fwd_tiled(const Params& p, const char* op) {
   return p.mask_kind ? launch_fwd_tiled<DP, true>(p, op) : launch_fwd_tiled<DP, false>(p, op);
 }
 
-template <int DP, bool kMasked>
-bool launch_bwd_tiled(const Params& p, const char* op) {
-  if (!smem_fits(bwd_dkdv_tiled<DP, kMasked>, DkvSmem<DP>::bytes, op) ||
-      !smem_fits(bwd_dq_tiled<DP, kMasked>, DqSmem<DP>::bytes, op))
-    return false;
-  bwd_dkdv_tiled<DP, kMasked>
+template <int DP, bool kMasked, int kPart>
+bool launch_dkdv(const Params& p, const char* op, bool run) {
+  if (!run) return smem_fits(bwd_dkdv_tiled<DP, kMasked, kPart>, DkvSmem<DP>::bytes, op);
+  bwd_dkdv_tiled<DP, kMasked, kPart>
       <<<tile_grid((p.Tk + kTile - 1) / kTile * p.batch), kThreads, DkvSmem<DP>::bytes, stream()>>>(p);
   check_launch(op);
+  return true;
+}
+
+template <int DP, bool kMasked>
+bool launch_bwd_tiled(const Params& p, const char* op) {
+  if constexpr (DP == 128) {
+    if (!launch_dkdv<DP, kMasked, 1>(p, op, false) || !launch_dkdv<DP, kMasked, 2>(p, op, false) ||
+        !smem_fits(bwd_dq_tiled<DP, kMasked>, DqSmem<DP>::bytes, op))
+      return false;
+    launch_dkdv<DP, kMasked, 1>(p, op, true);
+    launch_dkdv<DP, kMasked, 2>(p, op, true);
+  } else {
+    if (!launch_dkdv<DP, kMasked, 0>(p, op, false) || !smem_fits(bwd_dq_tiled<DP, kMasked>, DqSmem<DP>::bytes, op))
+      return false;
+    launch_dkdv<DP, kMasked, 0>(p, op, true);
+  }
   bwd_dq_tiled<DP, kMasked>
       <<<tile_grid((p.Tq + kTile - 1) / kTile * p.batch), kThreads, DqSmem<DP>::bytes, stream()>>>(p);
   check_launch(op);
@@ -873,7 +892,7 @@ void backward_cuda(std::vector<View>& views, const Attrs& attrs, bool masked) {
 
 template <int DP, bool kMasked>
 void launch_bf16(const Params& p, const char* op) {
-  fwd_bf16_kernel<DP, kMasked><<<tile_grid((p.Tq + kTile - 1) / kTile * p.batch), kThreads, 0, stream()>>>(p);
+  fwd_bf16_kernel<DP, kMasked><<<tile_grid((p.Tq + kBfRows - 1) / kBfRows * p.batch), kBfThreads, 0, stream()>>>(p);
   check_launch(op);
 }
 template <int DP>

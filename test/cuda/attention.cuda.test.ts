@@ -86,7 +86,7 @@ function inputs(s: Spec, seed: number): tf.Tensor[] {
 /** Forward output and the gradients of q, k, v (for upstream g) on `device`, at `precision`. */
 function attend(s: Spec, base: tf.Tensor[], mask: tf.Tensor | null, device: 'cpu' | 'cuda', precision: Precision): tf.Tensor[] {
   const [q, k, v] = base.slice(0, 3).map((x) => {
-    if (!s.strided) return tf.tensor(x.dataSync() as Float32Array, x.shape, { device, requiresGrad: true });
+    if (!s.strided) return tf.tensor(x.dataSync() as Float32Array, [...x.shape], { device, requiresGrad: true });
     // the same values held as [lead0, T, lead1, D] and viewed back through a transpose
     const [l0, l1, T, D] = x.shape;
     const perm = x.transpose(1, 2).contiguous();
@@ -183,7 +183,7 @@ describeCuda('CUDA attention', () => {
     for (const shapes of cases) {
       const base = shapes.map((sh, i) => tf.tensor(values(size(sh), i + 1), sh));
       const run = (device: 'cpu' | 'cuda') => {
-        const [q, k, v] = base.map((x) => tf.tensor(x.dataSync() as Float32Array, x.shape, { device, requiresGrad: true }));
+        const [q, k, v] = base.map((x) => tf.tensor(x.dataSync() as Float32Array, [...x.shape], { device, requiresGrad: true }));
         const y = tf.F.scaledDotProductAttention(q, k, v, { scale: 1 });  // D = 0 has no default scale
         y.sum().backward();
         return [y, q.grad!, k.grad!, v.grad!].map((t) => t.to('cpu'));
