@@ -17,11 +17,12 @@
 //   in shared memory, online softmax in registers, O in registers (4 rows x Dmax/8 columns a
 //   thread), the score tile never leaves the SM; causal key tiles past the diagonal are skipped.
 //   Backward: Di = rowsum(dO ∘ O) first (one warp a row); then one kernel where a block owns a
-//   key tile and loops over the query tiles, accumulating dK and dV in registers, and one where
+//   key tile and loops over the query tiles, accumulating dK and dV in registers (at Dmax 128,
+//   two launches, dV then dK, since both accumulators do not fit the registers), and one where
 //   a block owns a query tile and loops over the key tiles for dQ (deterministic, no atomics).
 //   P is recomputed from Q, K and the saved lse.
 // - precision 'medium' (BF16 tensor cores) with D, Dv <= 128 on sm_80+: the forward runs
-//   mma.sync m16n8k16 tiles (four warps, 16 queries each); the backward uses the float32 tiles.
+//   mma.sync m16n8k16 tiles (eight warps, 16 queries each); the backward uses the float32 tiles.
 // - anything else (Dmax > 128, or a tile that does not fit the device's shared memory): one warp
 //   per query row (forward, dQ) or key row (dK, dV), accumulating in the output rows in global
 //   memory: slow, but correct for every size.
@@ -248,7 +249,8 @@ template <int DP>
 struct FwdSmem {
   static constexpr int kLdV = DP + 4;
   // Pt (the probabilities, [key][query]) reuses Kt's space: K is not read once S is computed
-  static constexpr int qt = 0, kt = qt + DP * kLdT, vs = kt + DP * kLdT, pt = kt;
+  static constexpr int kRows = DP > kTile ? DP : kTile;  // Kt's region also holds Pt's kTile rows
+  static constexpr int qt = 0, kt = qt + DP * kLdT, vs = kt + kRows * kLdT, pt = kt;
   static constexpr int floats = vs + kTile * kLdV;
   static constexpr size_t bytes = floats * sizeof(float);
 };
@@ -405,8 +407,9 @@ template <int DP>
 struct DkvSmem {
   static constexpr int kLdN = DP + 4;
   // Pn and dSn reuse the space of Qt and dOt, which are not read once S and dP are computed
-  static constexpr int kt = 0, vt = kt + DP * kLdT, qt = vt + DP * kLdT, ot = qt + DP * kLdT,
-                       qn = ot + DP * kLdT, on = qn + kTile * kLdN, pn = qt, dsn = ot, lse = on + kTile * kLdN,
+  static constexpr int kRows = DP > kTile ? DP : kTile;  // Qt's and dOt's regions also hold Pn and dSn
+  static constexpr int kt = 0, vt = kt + DP * kLdT, qt = vt + DP * kLdT, ot = qt + kRows * kLdT,
+                       qn = ot + kRows * kLdT, on = qn + kTile * kLdN, pn = qt, dsn = ot, lse = on + kTile * kLdN,
                        di = lse + kTile;
   static constexpr int floats = di + kTile;
   static constexpr size_t bytes = floats * sizeof(float);
@@ -505,7 +508,8 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv_tiled(Params p) {
 template <int DP>
 struct DqSmem {
   static constexpr int kLdN = DP + 4;
-  static constexpr int qt = 0, ot = qt + DP * kLdT, kt = ot + DP * kLdT, vt = kt + DP * kLdT, kn = vt + DP * kLdT,
+  static constexpr int kRows = DP > kTile ? DP : kTile;  // Kt's region also holds dSt
+  static constexpr int qt = 0, ot = qt + DP * kLdT, kt = ot + DP * kLdT, vt = kt + kRows * kLdT, kn = vt + DP * kLdT,
                        dst = kt;  // dSt reuses Kt's space: Kᵀ is not read once S is computed
   static constexpr int floats = kn + kTile * kLdN;
   static constexpr size_t bytes = floats * sizeof(float);
