@@ -170,8 +170,7 @@ function matmulCase(m: number, k: number, n: number, o: { batch?: number; transA
   };
 }
 
-/** tf.cuda.synchronize() (docs: cuda.md), reached through a cast until ts/cuda.ts declares it;
- *  a missing function throws rather than timing queued work. */
+/** Waits for the queued CUDA work, so a timed run covers the kernels, not their launch. */
 const cudaSynchronize = (): void => tf.cuda.synchronize();
 
 /** M×K @ K×N on the CUDA device at one matmul precision, timed to completion (each run waits for
@@ -1055,6 +1054,79 @@ function cnnStepCase(batch: number): Case {
   };
 }
 
+/**
+ * Fused attention on the CUDA device at one matmul precision, q/k/v [B, H, T, D], each run timed
+ * to completion (cudaSynchronize).
+ * FLOPs as attentionCase. Checked against the CPU kernel on the same inputs: float32 paths to
+ * 1e-4 (absolute, outputs and gradients are O(1)), the BF16 forward to 3e-2 (inputs and P
+ * rounded to 8 significant bits). The backward runs float32 kernels at every precision; its
+ * saved forward is computed at 'highest'.
+ * Peer: bench/peers/torch_cuda_attention.py (F.scaled_dot_product_attention).
+ */
+function cudaAttentionCase(b: number, h: number, t: number, d: number, precision: tf.MatmulPrecision,
+  o: { causal?: boolean; backward?: boolean } = {}): Case {
+  const causal = o.causal ?? false, backward = o.backward ?? false;
+  const sync = cudaSynchronize;
+  const atPrecision = <T>(fn: () => T): T => {
+    const previous = tf.getMatmulPrecision();
+    tf.setMatmulPrecision(precision);
+    try {
+      return fn();
+    } finally {
+      tf.setMatmulPrecision(previous);
+    }
+  };
+  const maxDiff = (got: Tensor, want: Tensor, what: string, tol: number): string | null => {
+    const host = got.to('cpu');
+    const G = host.dataSync(), W = want.dataSync();
+    host.dispose();
+    for (let i = 0; i < W.length; i++)
+      if (!(Math.abs(G[i] - W[i]) <= tol)) return `${what}[${i}]: cuda ${G[i]} vs cpu ${W[i]} (allowed ${tol})`;
+    return null;
+  };
+  return {
+    op: `cuda attention ${backward ? 'bwd' : 'fwd'}${causal ? ' causal' : ''} (${precision})`,
+    shape: `B${b} H${h} T${t} D${d}`,
+    make() {
+      const [q, k, v] = [0, 1, 2].map(() => tf.randn([b, h, t, d]));
+      const [cq, ck, cv] = [q, k, v].map((x) => x.to('cuda'));
+      const scale = 1 / Math.sqrt(d);
+      const fwdFlops = (causal ? 2 : 4) * b * h * t * t * d;
+      if (!backward)
+        return {
+          flops: fwdFlops,
+          run: () => atPrecision(() => {
+            const y = tf.F.scaledDotProductAttention(cq, ck, cv, { isCausal: causal });
+            sync();
+            return y;
+          }),
+          check: (out: Tensor) =>
+            maxDiff(out, tf.F.scaledDotProductAttention(q, k, v, { isCausal: causal }), 'out', precision === 'medium' ? 3e-2 : 1e-4),
+        };
+      const g = tf.randn([b, h, t, d]), cg = g.to('cuda');
+      const [out, lse] = attentionForward(cq, ck, cv, { isCausal: causal });
+      const attrs = { scale, causal: causal ? 1 : 0 };
+      return {
+        flops: 2.5 * fwdFlops,
+        run: () => atPrecision(() => {
+          const grads = attentionBackward(cq, ck, cv, null, out, lse, cg, attrs);
+          sync();
+          return grads;
+        }),
+        check(grads: Tensor[]) {
+          const [o1, l1] = attentionForward(q, k, v, { isCausal: causal });
+          const want = attentionBackward(q, k, v, null, o1, l1, g, attrs);
+          for (let i = 0; i < 3; i++) {
+            const err = maxDiff(grads[i], want[i], ['dq', 'dk', 'dv'][i], 2e-4);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
 /** The suite. Quick mode keeps every kind of case but shrinks the shapes: a smoke test. */
 export function benchCases(quick = false): Case[] {
   if (quick)
@@ -1155,6 +1227,11 @@ export function benchCases(quick = false): Case[] {
     // the CUDA GEMM kernels where a GPU exists (peer: bench/peers/torch_cuda_matmul.py)
     ...(tf.cuda.isAvailable()
       ? (['highest', 'high', 'medium'] as const).map((p) => cudaMatmulCase(4096, 4096, 4096, p))
+      : []),
+    // the CUDA attention kernels where a GPU exists (peer: bench/peers/torch_cuda_attention.py)
+    ...(tf.cuda.isAvailable()
+      ? (['highest', 'medium'] as const).flatMap((p) => [false, true].flatMap((backward) =>
+        [false, true].map((causal) => cudaAttentionCase(8, 16, 1024, 64, p, { causal, backward }))))
       : []),
   ];
 }

@@ -6,6 +6,7 @@ import { OpDef, apply, isGradEnabled, noGrad, releaseTemporaries } from '../auto
 import { broadcastShapes, fmt } from '../shape';
 import { ArgumentError, DTypeError, ShapeError } from '../errors';
 import { runKernel } from './kernel';
+import { precisionCode } from '../precision';
 import { expand } from './movement';
 
 export interface AttentionOptions {
@@ -33,7 +34,7 @@ const attentionDef: OpDef<Attrs> = {
     const out = Tensor.empty([...lead, q.shape[q.ndim - 2], v.shape[v.ndim - 1]], 'float32', q.device);
     const lse = Tensor.empty([...lead, q.shape[q.ndim - 2]], 'float32', q.device);
     runKernel(mask ? 'attentionMasked' : 'attention', mask ? [q, k, v, mask] : [q, k, v], [out, lse], {
-      scale: attrs.scale, causal: attrs.causal,
+      scale: attrs.scale, causal: attrs.causal, precision: precisionCode(),
     });
     attrs.lse = lse;
     return out;
@@ -50,7 +51,7 @@ export function attentionBackward(q: Tensor, k: Tensor, v: Tensor, mask: Tensor 
   g: Tensor, attrs: { scale: number; causal: number }): [Tensor, Tensor, Tensor] {
   const dq = Tensor.empty(q.shape, 'float32', q.device), dk = Tensor.empty(k.shape, 'float32', q.device), dv = Tensor.empty(v.shape, 'float32', q.device);
   runKernel(mask ? 'attentionBackwardMasked' : 'attentionBackward',
-    mask ? [q, k, v, mask, out, lse, g] : [q, k, v, out, lse, g], [dq, dk, dv], { scale: attrs.scale, causal: attrs.causal });
+    mask ? [q, k, v, mask, out, lse, g] : [q, k, v, out, lse, g], [dq, dk, dv], { scale: attrs.scale, causal: attrs.causal, precision: precisionCode() });
   return [dq, dk, dv];
 }
 
