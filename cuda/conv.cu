@@ -174,8 +174,9 @@ template <int KU>
 struct LoaderA_Wgrad {
   using MP = Map<kBM, true>;
   static constexpr int kVals = MP::kPer * KU;
-  // The thread's two rows (e even / odd): their channel plane (image 0) and tap offsets.
-  const float* plane[2];
+  // The thread's two rows (e even / odd): their channel plane's offset in an image (< C·H·W <
+  // 2^31, check_sizes) and tap offsets.
+  int plane[2];
   int rb[2], sb[2];
   bool valid[2];
 
@@ -187,14 +188,14 @@ struct LoaderA_Wgrad {
       const int64_t mm = valid[h] ? m : 0;
       const int64_t c = mm / p.taps;
       const int t = static_cast<int>(mm - c * p.taps), r = t / p.kw, s = t % p.kw;
-      plane[h] = p.a + (g * p.Cg + c) * p.HW;
+      plane[h] = static_cast<int>((g * p.Cg + c) * p.HW);
       rb[h] = r * p.dh - p.pt, sb[h] = s * p.dw - p.pl;
     }
   }
   // K tile (image n, position chunk kc).
   __device__ __forceinline__ void load(const Args& p, int n, int kc, int tid, float (&v)[kVals]) const {
     const int64_t p0 = kc * (kUnits * KU);
-    const int64_t img = n * p.C * p.HW;
+    const float* img = p.a + n * p.C * p.HW;
 #pragma unroll
     for (int q = 0; q < MP::kPer / 2; q++)
 #pragma unroll
@@ -207,7 +208,7 @@ struct LoaderA_Wgrad {
         for (int h = 0; h < 2; h++) {
           const int ih = oh * p.sh + rb[h], iw = ow * p.sw + sb[h];
           const bool ok = pv && valid[h] && ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
-          v[(2 * q + h) * KU + j] = ok ? __ldg(plane[h] + img + ih * p.W + iw) : 0.f;
+          v[(2 * q + h) * KU + j] = ok ? __ldg(img + (plane[h] + ih * p.W + iw)) : 0.f;
         }
       }
   }
@@ -400,13 +401,33 @@ __global__ void __launch_bounds__(kThreads, 2) conv_gemm(const Args p) {
     out[roff + col * p.R] = val;
   };
   if constexpr (!kMma) {
+    // Rows 4tx..4tx+3 (a multiple of 4) lie in one run of R contiguous outputs when R % 4 == 0:
+    // one 16-byte store per column when the output is 16-byte aligned.
+    const bool vec = p.R % 4 == 0 && (reinterpret_cast<uintptr_t>(out) & 15) == 0;
 #pragma unroll
-    for (int i = 0; i < 8; i++) {
-      const int64_t m = m0 + (i / 4) * 64 + tx * 4 + i % 4;
-      if (m >= p.M) continue;
-      const int64_t roff = row_off(m);
+    for (int h = 0; h < 2; h++) {
+      const int64_t mq = m0 + h * 64 + tx * 4;
+      if (vec && mq + 3 < p.M) {
+        const int64_t roff = row_off(mq);
 #pragma unroll
-      for (int j = 0; j < 4; j++) put(roff, n0 + ty * 4 + j, acc[i * 4 + j]);
+        for (int j = 0; j < 4; j++) {
+          const int64_t n = n0 + ty * 4 + j;
+          if (n >= p.NC) continue;
+          const int64_t col = g * p.NC + n;
+          const float b = PS == Pass::Fwd && p.bias ? __ldg(p.bias + col * p.bstride) : 0.f;
+          *reinterpret_cast<float4*>(out + roff + col * p.R) =
+              make_float4(acc[h * 16 + j] + b, acc[h * 16 + 4 + j] + b, acc[h * 16 + 8 + j] + b, acc[h * 16 + 12 + j] + b);
+        }
+        continue;
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const int64_t m = mq + i;
+        if (m >= p.M) continue;
+        const int64_t roff = row_off(m);
+#pragma unroll
+        for (int j = 0; j < 4; j++) put(roff, n0 + ty * 4 + j, acc[(h * 4 + i) * 4 + j]);
+      }
     }
   } else {
 #pragma unroll
@@ -453,14 +474,15 @@ Math pick_math(const Attrs& attrs) {
 
 int units_depth(Math mt) { return kUnits * (mt == Math::BF16 ? 2 : 1); }
 
-// The kernels index one image plane, one position range and one gW row with 32-bit fast
-// division and tile counts with 32-bit grid dimensions.
+// The kernels index within one image, one output image and one gW row with 32-bit arithmetic
+// (spatial coordinates, fast division of positions), and only image and group bases in 64 bits.
+// Called once the tensors are known not to be empty (their element counts then fit int64).
 void check_sizes(const char* op, const ConvParams& c) {
-  constexpr int64_t kLim = (int64_t(1) << 31) - 1 - 64;
-  if (c.HW() > kLim || c.P() > kLim || c.Kg() > kLim || c.Co > kLim || c.C > kLim || c.H + c.pt + c.pb > kLim ||
-      c.W + c.pl + c.pr > kLim || c.sh * c.Ho > kLim || c.sw * c.Wo > kLim)
-    throw Error(ErrorKind::Value, std::string(op) + ": an image plane, the output plane, a weight row or a padded "
-                                                    "coordinate exceeds 2^31 - 65, more than the CUDA kernels index");
+  constexpr int64_t kLim = (int64_t(1) << 31) - 1 - 64;  // room for a tile's overhang
+  if (c.HW() > kLim || c.P() > kLim || c.C * c.HW() > kLim || c.Co * c.P() > kLim || c.Kg() > kLim ||
+      c.H + c.pt + c.pb > kLim || c.W + c.pl + c.pr > kLim || c.sh * c.Ho > kLim || c.sw * c.Wo > kLim)
+    throw Error(ErrorKind::Value, std::string(op) + ": one image, one output image, a weight row or a padded "
+                                                    "coordinate exceeds 2^31 - 65 elements, more than the CUDA kernels index");
 }
 
 template <Pass PS>
