@@ -5,11 +5,11 @@
 // precision, plus the benchmark shape. The generic suite (TF_TEST_DEVICE=cuda) covers the
 // float64 reference, errors and leaks on small shapes.
 // Rerun a failure with the seed it prints: REF_SEED=<seed> npx jest test/cuda/conv.cuda.test.ts
+import { describeCuda } from '../helpers';   // describe() where a GPU exists, describe.skip otherwise
 import * as tf from '../../ts';
 import { conv2dBackward, type Conv2dOptions } from '../../ts/ops/conv';
 import * as R from '../reference';
 import { RefTensor, Rng } from '../reference';
-import { describeCuda } from '../helpers';
 import { expectClose, fromRef, seeded, toRef } from '../helpers';
 
 interface Config {
