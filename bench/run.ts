@@ -127,7 +127,8 @@ function close(got: number, want: number, tol: number, where: string): string | 
 
 /** Tolerance for a float32 sum against its float64 value: relative to the sum of magnitudes,
  *  which is what rounding error scales with (a cancelling sum can be near 0). */
-const sumTol = (absSum: number) => 1e-5 * absSum + 1e-6;
+const sumTolF32 = (absSum: number) => 1e-5 * absSum + 1e-6;
+const sumTol = sumTolF32;
 
 // ---- cases --------------------------------------------------------------------------------
 
@@ -474,23 +475,45 @@ function attentionCase(b: number, h: number, t: number, d: number, o: { causal?:
 /** conv2d, NCHW, k×k filters, stride 1, zero padding `pad`, no bias: the forward, or (backward)
  *  the input and weight gradients for a given output gradient (dgrad + wgrad, twice the forward's
  *  FLOPs). */
-function conv2dCase(n: number, cin: number, h: number, w: number, cout: number, k: number, pad: number, backward = false, headline = true): Case {
+function conv2dCase(n: number, cin: number, h: number, w: number, cout: number, k: number, pad: number, backward = false, headline = true,
+  cuda?: { precision: tf.MatmulPrecision }): Case {
   const ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
   const fwdFlops = 2 * n * cout * ho * wo * cin * k * k;
+  // On CUDA: inputs made (and checked) on the CPU, copied to the device; every run ends with
+  // cudaSynchronize() so the clock measures the GPU's work; TF32 / BF16 tolerances.
+  const dev = (t: Tensor) => (cuda ? t.to('cuda') : t);
+  const host = (t: Tensor) => (t.device === 'cpu' ? t : t.to('cpu'));
+  const tolScale = !cuda || cuda.precision === 'highest' ? 1 : cuda.precision === 'high' ? 300 : 2000;
+  const sumTol = (mag: number) => tolScale * sumTolF32(mag);
+  const timed = <T>(f: () => T) => (cuda ? () => {
+    const previous = tf.getMatmulPrecision();
+    tf.setMatmulPrecision(cuda.precision);
+    try {
+      const out = f();
+      cudaSynchronize();
+      return out;
+    } finally {
+      tf.setMatmulPrecision(previous);
+    }
+  } : f);
   return {
-    op: backward ? 'conv2d backward (dgrad+wgrad)' : 'conv2d',
+    op: (backward ? 'conv2d backward (dgrad+wgrad)' : 'conv2d') + (cuda ? ` (cuda, ${cuda.precision})` : ''),
     shape: `${n}×${cin}×${h}×${w}, ${cout} ${k}×${k} filters, pad ${pad}`,
-    headline: headline ? { label: backward ? 'conv bwd' : 'conv fwd', spec: { kind: 'conv2d', n, cin, h, w, cout, k, pad, backward } } : undefined,
+    headline: headline && !cuda ? { label: backward ? 'conv bwd' : 'conv fwd', spec: { kind: 'conv2d', n, cin, h, w, cout, k, pad, backward } } : undefined,
     make() {
-      const x = tf.randn([n, cin, h, w]), wt = tf.randn([cout, cin, k, k]);
-      const X = x.dataSync(), W = wt.dataSync();
+      const xh = tf.randn([n, cin, h, w]), wh = tf.randn([cout, cin, k, k]);
+      const X = xh.dataSync(), W = wh.dataSync();
+      const x = dev(xh), wt = dev(wh);
+      const restore = cuda ? tf.getMatmulPrecision() : null;
+      const dispose = () => { if (restore) tf.setMatmulPrecision(restore); };
       const xAt = (b: number, c: number, y: number, xx: number) => (y < 0 || y >= h || xx < 0 || xx >= w ? 0 : X[((b * cin + c) * h + y) * w + xx]);
       if (!backward)
         return {
           flops: fwdFlops,
-          run: () => tf.F.conv2d(x, wt, null, { padding: pad }),
+          run: timed(() => tf.F.conv2d(x, wt, null, { padding: pad })),
+          dispose,
           check(out: Tensor) {
-            const Y = out.dataSync();
+            const Y = host(out).dataSync();
             for (const p of samplePositions(n * cout * ho * wo, 64)) {
               const b = Math.floor(p / (cout * ho * wo)), co = Math.floor(p / (ho * wo)) % cout, oy = Math.floor(p / wo) % ho, ox = p % wo;
               let s = 0, mag = 0;
@@ -507,14 +530,15 @@ function conv2dCase(n: number, cin: number, h: number, w: number, cout: number, 
             return null;
           },
         };
-      const g = tf.randn([n, cout, ho, wo]);
-      const G = g.dataSync();
+      const gh = tf.randn([n, cout, ho, wo]);
+      const G = gh.dataSync(), g = dev(gh);
       const gAt = (b: number, co: number, y: number, xx: number) => (y < 0 || y >= ho || xx < 0 || xx >= wo ? 0 : G[((b * cout + co) * ho + y) * wo + xx]);
       return {
         flops: 2 * fwdFlops,
-        run: () => conv2dBackward(x, wt, g, { padding: pad }),
+        run: timed(() => conv2dBackward(x, wt, g, { padding: pad })),
+        dispose,
         check([gx, gw]: Tensor[]) {
-          const GX = gx.dataSync(), GW = gw.dataSync();
+          const GX = host(gx).dataSync(), GW = host(gw).dataSync();
           for (const p of samplePositions(n * cin * h * w, 32)) {
             const b = Math.floor(p / (cin * h * w)), c = Math.floor(p / (h * w)) % cin, y = Math.floor(p / w) % h, xx = p % w;
             let s = 0, mag = 0;
@@ -1224,15 +1248,24 @@ export function benchCases(quick = false): Case[] {
     globalAvgPoolCase([64, 512, 7, 7]),
     globalAvgPoolCase([64, 512, 7, 7], true),
     cnnStepCase(64),  // the CLI's Fashion-MNIST CNN, batch 64
-    // the CUDA GEMM kernels where a GPU exists (peer: bench/peers/torch_cuda_matmul.py)
-    ...(tf.cuda.isAvailable()
-      ? (['highest', 'high', 'medium'] as const).map((p) => cudaMatmulCase(4096, 4096, 4096, p))
-      : []),
-    // the CUDA attention kernels where a GPU exists (peer: bench/peers/torch_cuda_attention.py)
-    ...(tf.cuda.isAvailable()
-      ? (['highest', 'medium'] as const).flatMap((p) => [false, true].flatMap((backward) =>
-        [false, true].map((causal) => cudaAttentionCase(8, 16, 1024, 64, p, { causal, backward }))))
-      : []),
+    ...(tf.cuda.isAvailable() ? cudaCases() : []),
+  ];
+}
+
+/** Where a CUDA device exists: the ResNet stage-1 convolution at batch 32 (bench/peers/
+ *  torch_cuda_peer.py --standalone times PyTorch/cuDNN on the same shape), each precision. */
+/** The CUDA kernels, where a GPU exists, at each matmul precision. Peers: bench/peers/
+ *  torch_cuda_matmul.py, torch_cuda_attention.py, torch_cuda_peer.py (conv). */
+function cudaCases(): Case[] {
+  const precisions: tf.MatmulPrecision[] = ['highest', 'high', 'medium'];
+  return [
+    ...precisions.map((p) => cudaMatmulCase(4096, 4096, 4096, p)),
+    ...precisions.flatMap((precision) => [
+      conv2dCase(32, 64, 56, 56, 64, 3, 1, false, false, { precision }),
+      conv2dCase(32, 64, 56, 56, 64, 3, 1, true, false, { precision }),
+    ]),
+    ...(['highest', 'medium'] as const).flatMap((p) => [false, true].flatMap((backward) =>
+      [false, true].map((causal) => cudaAttentionCase(8, 16, 1024, 64, p, { causal, backward })))),
   ];
 }
 

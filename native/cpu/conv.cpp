@@ -61,95 +61,19 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <string>
 #include <vector>
 
 #include "core/memory.h"
 #include "core/registry.h"
 #include "core/threadpool.h"
 #include "cpu/matmul.h"
+#include "ops/conv.h"
 
 namespace tf {
 namespace {
 
-// The geometry of one convolution, validated against the views and attributes.
-struct Conv {
-  int64_t N, C, H, W;      // input
-  int64_t Co, kh, kw;      // weight [Co, C / G, kh, kw]
-  int64_t Ho, Wo;          // output
-  int64_t sh, sw, dh, dw;  // stride, dilation
-  int64_t pt, pb, pl, pr;  // zero padding: top, bottom, left, right
-  int64_t G;               // groups
-
-  int64_t Cg() const { return C / G; }
-  int64_t Cog() const { return Co / G; }
-  int64_t taps() const { return kh * kw; }
-  int64_t Kg() const { return Cg() * kh * kw; }  // rows of one group's column matrix
-  int64_t HW() const { return H * W; }
-  int64_t P() const { return Ho * Wo; }
-  // The input image is its own column matrix.
-  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && Ho == H && Wo == W; }
-};
-
-std::string dims(const int64_t* s, int n) {
-  std::string r = "[";
-  for (int i = 0; i < n; i++) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
-// Attributes: stride [sh, sw] >= 1, padding [top, bottom, left, right] >= 0, dilation [dh, dw]
-// >= 1, groups >= 1. The cap keeps every size product far from int64 overflow.
-// `xs`, `os`: the input's and output's shapes (for the backward kernels, those of the gradients,
-// named by `out_name`).
-Conv parse(const char* op, const int64_t* xs, const View& w, const int64_t* os, const char* out_name, const Attrs& a) {
-  constexpr int64_t kCap = int64_t(1) << 31;
-  auto list = [&](const char* key, size_t n, int64_t lo) {
-    const std::vector<int64_t>& v = a.list(key);
-    if (v.size() != n)
-      throw Error(ErrorKind::Argument, std::string(op) + ": attribute '" + key + "' needs " + std::to_string(n) +
-                                           " values, got " + std::to_string(v.size()));
-    for (int64_t x : v)
-      if (x < lo || x > kCap)
-        throw Error(ErrorKind::Argument, std::string(op) + ": attribute '" + key + "' values must lie in [" +
-                                             std::to_string(lo) + ", 2^31], got " + std::to_string(x));
-    return v;
-  };
-  const auto stride = list("stride", 2, 1), pad = list("padding", 4, 0), dil = list("dilation", 2, 1);
-  const int64_t G = a.integer("groups");
-  if (G < 1 || G > kCap)
-    throw Error(ErrorKind::Argument, std::string(op) + ": groups must be a positive integer, got " + std::to_string(G));
-  Conv c{};
-  c.N = xs[0], c.C = xs[1], c.H = xs[2], c.W = xs[3];
-  c.Co = w.shape[0], c.kh = w.shape[2], c.kw = w.shape[3];
-  c.sh = stride[0], c.sw = stride[1], c.dh = dil[0], c.dw = dil[1];
-  c.pt = pad[0], c.pb = pad[1], c.pl = pad[2], c.pr = pad[3];
-  c.G = G;
-  const std::string shapes =
-      " (input " + dims(xs, 4) + ", weight " + shape_str(w) + ", " + out_name + " " + dims(os, 4) + ")";
-  if (c.C % G || c.Co % G)
-    throw Error(ErrorKind::Shape, std::string(op) + ": input channels and output channels must be divisible by groups=" +
-                                      std::to_string(G) + shapes);
-  if (w.shape[1] != c.C / G || c.kh < 1 || c.kw < 1)
-    throw Error(ErrorKind::Shape, std::string(op) + ": weight must be [outChannels, inChannels / groups = " +
-                                      std::to_string(c.C / G) + ", kh >= 1, kw >= 1]" + shapes);
-  const int64_t spanH = c.H + c.pt + c.pb - c.dh * (c.kh - 1) - 1;
-  const int64_t spanW = c.W + c.pl + c.pr - c.dw * (c.kw - 1) - 1;
-  if (spanH < 0 || spanW < 0)
-    throw Error(ErrorKind::Shape, std::string(op) + ": the (dilated) kernel is larger than the padded input" + shapes);
-  c.Ho = spanH / c.sh + 1, c.Wo = spanW / c.sw + 1;
-  if (os[0] != c.N || os[1] != c.Co || os[2] != c.Ho || os[3] != c.Wo)
-    throw Error(ErrorKind::Shape, std::string(op) + ": " + out_name + " must be [" + std::to_string(c.N) + ", " +
-                                      std::to_string(c.Co) + ", " + std::to_string(c.Ho) + ", " + std::to_string(c.Wo) +
-                                      "]" + shapes);
-  return c;
-}
-
-void expect_nchw(const View& v, const char* op, const char* what) {
-  expect_float(v, op, what);
-  if (v.ndim != 4 || !v.contiguous())
-    throw Error(ErrorKind::Shape, std::string(op) + ": " + what + " must be a contiguous 4-D tensor, got shape " +
-                                      shape_str(v) + (v.ndim == 4 ? " with non-contiguous strides" : ""));
-}
+// The geometry (validated by native/ops/conv.cpp, shared with the CUDA kernels).
+using Conv = ConvParams;
 
 // Output positions per block: the block's column matrix (K rows) is sized to about half the
 // L2 (1 MiB per core on current x86) and to at most 192 columns, the widest for which the GEMM
@@ -447,18 +371,11 @@ void run_forward(const Conv& c, const float* X, const float* Wr, const float* bi
 void conv2d_kernel(std::vector<View>& v, const Attrs& attrs) {
   const bool has_bias = v.size() == 4;
   const View &x = v[0], &w = v[1], &out = v.back();
-  const char* op = has_bias ? "conv2dBias" : "conv2d";
-  expect_nchw(x, op, "input");
-  expect_nchw(w, op, "weight");
-  expect_nchw(out, op, "output");
-  const Conv c = parse(op, x.shape, w, out.shape, "output", attrs);
+  const Conv c = check_conv2d(v, attrs);
   const float* bias = nullptr;
   int64_t bstride = 0;
   if (has_bias) {
     const View& b = v[2];
-    expect_float(b, op, "bias");
-    if (b.ndim != 1 || b.shape[0] != c.Co)
-      throw Error(ErrorKind::Shape, std::string(op) + ": bias must be [" + std::to_string(c.Co) + "], got " + shape_str(b));
     bias = b.ptr<float>();
     bstride = b.strides[0];
   }
@@ -471,12 +388,8 @@ TF_REGISTER_KERNEL("conv2dBias", 3, 1, false, conv2d_kernel);
 // ---- input gradient -----------------------------------------------------------------------
 // views: gOut [N, Co, Ho, Wo], weight; output gx [N, C, H, W]. Attributes as the forward's.
 void conv2d_input_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
-  const char* op = "conv2dInputGrad";
   const View &gout = v[0], &w = v[1], &gx = v[2];
-  expect_nchw(gout, op, "output gradient");
-  expect_nchw(w, op, "weight");
-  expect_nchw(gx, op, "input gradient");
-  const Conv c = parse(op, gx.shape, w, gout.shape, "output gradient", attrs);
+  const Conv c = check_conv2d_input_grad(v, attrs);
   if (gx.numel() == 0) return;
   const int64_t P = c.P(), Cg = c.Cg(), Cog = c.Cog(), Kg = c.Kg(), taps = c.taps();
   const int64_t eh = c.dh * (c.kh - 1), ew = c.dw * (c.kw - 1);
@@ -780,12 +693,8 @@ void weight_grad_im2col(const Conv& c, const float* X, const float* GO, float* G
 
 // views: input x [N, C, H, W], gOut [N, Co, Ho, Wo]; output gW [Co, C / G, kh, kw].
 void conv2d_weight_grad_kernel(std::vector<View>& v, const Attrs& attrs) {
-  const char* op = "conv2dWeightGrad";
   const View &x = v[0], &gout = v[1], &gw = v[2];
-  expect_nchw(x, op, "input");
-  expect_nchw(gout, op, "output gradient");
-  expect_nchw(gw, op, "weight gradient");
-  const Conv c = parse(op, x.shape, gw, gout.shape, "output gradient", attrs);
+  const Conv c = check_conv2d_weight_grad(v, attrs);
   const int64_t P = c.P(), Kg = c.Kg();
   const int64_t wsize = c.Co * Kg;
   if (wsize == 0) return;

@@ -9,6 +9,7 @@ import { fmt } from '../shape';
 import { ShapeError, DTypeError, ArgumentError } from '../errors';
 import { runKernel } from './kernel';
 import { contiguous, unsqueeze, squeeze } from './movement';
+import { precisionCode } from '../precision';
 
 export type Pair = number | [number, number];
 export interface Conv2dOptions {
@@ -24,7 +25,9 @@ export interface Conv2dOptions {
 /** The options resolved for the kernels: padding as [top, bottom, left, right]. */
 interface ConvAttrs { stride: number[]; padding: number[]; dilation: number[]; groups: number }
 
-const nativeAttrs = (a: ConvAttrs) => ({ stride: a.stride, padding: a.padding, dilation: a.dilation, groups: a.groups });
+// `precision` (tf.setMatmulPrecision) selects the CUDA kernels' arithmetic; the CPU ignores it.
+const nativeAttrs = (a: ConvAttrs) =>
+  ({ stride: a.stride, padding: a.padding, dilation: a.dilation, groups: a.groups, precision: precisionCode() });
 
 function outSize(inSize: number, k: number, before: number, after: number, s: number, d: number): number {
   return Math.floor((inSize + before + after - d * (k - 1) - 1) / s) + 1;
