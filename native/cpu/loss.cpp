@@ -206,7 +206,7 @@ TF_REGISTER_KERNEL("nllLoss", 3, 1, false, nll_loss_kernel);
 
 // views: x (for its shape), target, weight, g; output gx [N, C, S]: −w[t]·scale at t, 0 elsewhere.
 void nll_loss_backward_kernel(std::vector<View>& v, const Attrs& a) {
-  const View &x = v[0], &w = v[2], &g = v[3], &gx = v[4];
+  const View &w = v[2], &g = v[3], &gx = v[4];
   const ClassLossArgs args = check_nll_loss_backward(v, a);
   const Classes p(args.p, v[1]);
   const Reduction red = args.red;
