@@ -5,6 +5,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import * as cuda from '../ts/cuda';
+import * as tf from '../ts';
+import * as native from '../ts/native';
 
 const root = path.resolve(__dirname, '..');
 const builtAddon = path.join(root, 'build', 'Release', 'cuda', 'tensorforge_cuda.node');
@@ -148,5 +150,101 @@ describe('CUDA addon', () => {
       expect(m.free).toBeLessThanOrEqual(m.total);
       expect(m.total).toBeLessThanOrEqual(cuda.getDeviceProperties(i).totalMemory);
     }
+  });
+});
+
+describe('CUDA tensors: runtime, allocator and transfers', () => {
+  const builtAndLoaded = () => cuda.addonPath() !== null;
+
+  test('the CUDA addon has a kernel for every CPU kernel (same op ids)', () => {
+    if (!builtAndLoaded()) return;
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const gpu: { kernelNames(): string[] } = require(cuda.addonPath()!);
+    expect(gpu.kernelNames().sort()).toEqual([...native.kernelIndex.keys()].sort());
+  });
+
+  noGpuTest('without a GPU every tensor function raises the typed "not available" error', () => {
+    if (!builtAndLoaded()) return;
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const gpu = require(cuda.addonPath()!);
+    for (const f of [() => gpu.alloc(16), () => gpu.synchronize(), () => gpu.currentDevice()]) {
+      const e = thrownBy(f) as Error & { code?: string };
+      expect(e.code).toBe('ERR_TF_DEVICE');
+      expect(e.message).toMatch(/CUDA is not available/);
+    }
+    expect(gpu.memory().bytes).toBe(0);
+    expect(() => gpu.emptyCache()).not.toThrow();
+  });
+
+  gpuTest('GPU: ops reuse cached blocks instead of calling cudaMalloc each time', () => {
+    tf.scope(() => {
+      const x = tf.randn([1 << 20], { device: 'cuda' });
+      for (let i = 0; i < 3; i++) tf.scope(() => { x.mul(2).add(1).exp().sum(); });
+      tf.cuda.synchronize();
+      const before = cuda.memory().deviceAllocations;
+      for (let i = 0; i < 20; i++) tf.scope(() => { x.mul(2).add(1).exp().sum(); });
+      tf.cuda.synchronize();
+      expect(cuda.memory().deviceAllocations).toBe(before);
+      expect(cuda.memory().cachedBytes).toBeGreaterThan(0);
+    });
+    tf.emptyCache();
+    expect(cuda.memory().cachedBytes).toBe(0);
+  });
+
+  gpuTest('GPU: out of memory is a typed AllocationError and every live tensor stays intact', () => {
+    const keepers = tf.scope(() => tf.keep(tf.arange(1000, undefined, 1, { device: 'cuda', dtype: 'float32' })));
+    const total = cuda.memoryInfo(cuda.currentDevice()).total;
+    const e = thrownBy(() => tf.empty([Math.ceil((2 * total) / 4)], { device: 'cuda' }));
+    expect(e).toBeInstanceOf(tf.AllocationError);
+    expect(e.message).toMatch(/CUDA out of memory: cannot allocate .* the cache was emptied and the allocation retried/);
+    expect(Array.from(keepers.dataSync()).slice(0, 3)).toEqual([0, 1, 2]);
+    expect(keepers.sum().item()).toBe(499500);
+    keepers.dispose();
+  });
+
+  gpuTest('GPU: await data() lets timers run while the device works', async () => {
+    const x = tf.randn([2048, 2048], { device: 'cuda' });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    try {
+      const y = tf.scope(() => {
+        let t = x;
+        for (let i = 0; i < 20; i++) t = tf.matmul(t, x).mul(1e-3);
+        return t;
+      });
+      const values = await y.data();
+      expect(values.length).toBe(2048 * 2048);
+      y.dispose();
+      await tf.cuda.synchronizeAsync();
+    } finally {
+      clearInterval(timer);
+      x.dispose();
+    }
+    expect(ticks).toBeGreaterThan(0);
+  });
+
+  gpuTest('GPU: setDevice is refused once the device is in use; currentDevice answers', () => {
+    const t = tf.zeros([1], { device: 'cuda' });
+    const current = tf.cuda.currentDevice();
+    expect(() => tf.cuda.setDevice(current)).not.toThrow();
+    if (cuda.deviceCount() > 1) expect(thrownBy(() => tf.cuda.setDevice((current + 1) % cuda.deviceCount())).message).toMatch(/already in use/);
+    t.dispose();
+  });
+
+  gpuTest('GPU: a kernel error names its op and is typed', () => {
+    tf.scope(() => {
+      const a = tf.zeros([2, 3], { device: 'cuda' });
+      const e = thrownBy(() => a.matmul(tf.zeros([4, 2], { device: 'cuda' })));
+      expect(e).toBeInstanceOf(tf.ShapeError);
+    });
+  });
+
+  gpuTest('GPU: tf.memory() and tf.cuda.memory() agree on live CUDA bytes', () => {
+    const before = tf.memory().cudaBytes;
+    const t = tf.zeros([1000], { device: 'cuda' });
+    expect(tf.memory().cudaBytes - before).toBe(4000);
+    expect(tf.memory().cuda!.bytes).toBeGreaterThanOrEqual(4000);
+    t.dispose();
+    expect(tf.memory().cudaBytes).toBe(before);
   });
 });
