@@ -10,6 +10,7 @@ import { expectThrows } from './helpers';
 const emulated = !tf.cuda.isAvailable();
 beforeAll(() => {
   if (emulated && !startedCudaBackend()) setCudaBackendForTesting(makeBackend('cuda', native.addon));
+  tf.setDefaultDevice('cpu');  // also in the 'cuda' test project: these tests say where each tensor goes
 });
 afterAll(() => {
   tf.setDefaultDevice('cpu');

@@ -12,7 +12,7 @@ import * as reduceOps from '../ts/ops/reduce';
 import * as movementOps from '../ts/ops/movement';
 import * as linalgOps from '../ts/ops/linalg';
 import * as indexingOps from '../ts/ops/indexing';
-import { expectClose, fromRef, nonContiguous, seeded, toRef } from './helpers';
+import { expectClose, fromRef, nonContiguous, seeded, toRef, cudaUsable } from './helpers';
 
 // float32 forward and backward against float64: a few ulps per op, more where backward sums
 const RTOL = 1e-4;
@@ -350,6 +350,12 @@ describe('movement gradients', () => {
       const x = leaf([4, 6], layout, randnGen(rng));
       checkGrads('clone', rng, [x], ([t]) => t.clone(), ([], g) => [g]);
     });
+    gradTest('toDevice', layout, (rng) => {
+      // the other device where one is usable (a GPU, or the emulation), else the same-device identity
+      const other = cudaUsable() ? (tf.getDefaultDevice() === 'cuda' ? 'cpu' : 'cuda') : tf.getDefaultDevice();
+      const x = leaf([4, 6], layout, randnGen(rng));
+      checkGrads('toDevice', rng, [x], ([t]) => t.to(other).mul(2).to(t.device), ([], g) => [{ shape: g.shape, data: g.data.map((v) => 2 * v) }]);
+    });
     gradTest('cat', layout, (rng) => {
       for (const dim of [0, 1, -1]) {
         const d = (dim + 3) % 3;
@@ -571,7 +577,7 @@ describe('coverage', () => {
     ...R.UNARY_OPS, 'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'where', 'clamp', 'cast',
     'sum', 'mean', 'prod', 'max', 'min', 'matmul', 'linear',
     'reshape', 'view', 'transpose', 'permute', 'expand', 'slice', 'select', 'squeeze', 'unsqueeze', 'flatten',
-    'cat', 'stack', 'contiguous', 'clone', 'gather', 'scatterAdd', 'indexSelect',
+    'cat', 'stack', 'contiguous', 'clone', 'toDevice', 'gather', 'scatterAdd', 'indexSelect',
   ];
   /** Exported op functions with no gradient (or generic dispatchers covered through their ops). */
   const NOT_DIFFERENTIABLE = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'argmax', 'argmin', 'unary', 'binary'];

@@ -84,7 +84,7 @@ function prepare(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): { inp
   const op = 'scaledDotProductAttention';
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
     if (!(t instanceof Tensor)) throw new ArgumentError(`${op}: ${name} must be a Tensor`);
-    if (t.dtype !== 'float32', q.device) throw new DTypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
+    if (t.dtype !== 'float32') throw new DTypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
     if (t.ndim < 2) throw new ShapeError(`${op}: ${name} must have at least 2 dims [..., T, D], got ${fmt(t.shape)}`);
   }
   if (opts === null || typeof opts !== 'object') throw new ArgumentError(`${op}: options must be an object`);
@@ -98,7 +98,7 @@ function prepare(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): { inp
   if (attnMask !== null) {
     if (!(attnMask instanceof Tensor)) throw new ArgumentError(`${op}: attnMask must be a Tensor or null`);
     if (isCausal) throw new ArgumentError(`${op}: attnMask and isCausal cannot both be set (as in torch); fold the causal mask into attnMask`);
-    if (attnMask.dtype !== 'bool' && attnMask.dtype !== 'float32', q.device)
+    if (attnMask.dtype !== 'bool' && attnMask.dtype !== 'float32')
       throw new DTypeError(`${op}: attnMask must be bool or float32, got ${attnMask.dtype}`);
     if (attnMask.requiresGrad && isGradEnabled())
       throw new ArgumentError(`${op}: attnMask receives no gradient (it is treated as a constant); pass attnMask.detach()`);
