@@ -219,6 +219,44 @@ function cudaMatmulCase(m: number, k: number, n: number, precision: tf.MatmulPre
   };
 }
 
+/**
+ * A memory-bound op on the CUDA device, [rows, cols] float32, timed to completion; `bytes` counts
+ * what it must read and write once. 'copy' (clone) is the yardstick the others are a fraction of.
+ * Checked on sampled elements against the same op on the CPU.
+ */
+function cudaMemoryCase(op: 'copy' | 'add' | 'relu' | 'sum rows' | 'softmax rows', rows: number, cols: number): Case {
+  const n = rows * cols;
+  const bytes = { copy: 2 * n, add: 3 * n, relu: 2 * n, 'sum rows': n + rows, 'softmax rows': 2 * n }[op] * F32;
+  const apply = (x: Tensor, y: Tensor): Tensor =>
+    op === 'copy' ? x.clone() : op === 'add' ? x.add(y) : op === 'relu' ? x.relu() : op === 'sum rows' ? x.sum(-1) : x.softmax(-1);
+  return {
+    op: `cuda ${op}`,
+    shape: `[${rows}, ${cols}]`,
+    make() {
+      const a = tf.randn([rows, cols]), b = tf.randn([rows, cols]);
+      const ca = a.to('cuda'), cb = b.to('cuda');
+      return {
+        bytes,
+        run: () => {
+          const y = apply(ca, cb);
+          cudaSynchronize();
+          return y;
+        },
+        check(out: Tensor) {
+          const want = apply(a, b);
+          const W = want.dataSync(), C = out.dataSync();
+          want.dispose();
+          for (const p of samplePositions(W.length, 4096)) {
+            const err = close(C[p], W[p], 1e-5 * Math.abs(W[p]) + (op === 'sum rows' ? 1e-3 : 1e-7), `out[${p}]`);
+            if (err) return err;
+          }
+          return null;
+        },
+      };
+    },
+  };
+}
+
 /** a + b with b broadcast along the leading dims when bShape is shorter. */
 function addCase(aShape: number[], bShape: number[]): Case {
   const broadcast = aShape.join() !== bShape.join();
@@ -1259,6 +1297,7 @@ export function benchCases(quick = false): Case[] {
 function cudaCases(): Case[] {
   const precisions: tf.MatmulPrecision[] = ['highest', 'high', 'medium'];
   return [
+    ...(['copy', 'add', 'relu', 'sum rows', 'softmax rows'] as const).map((op) => cudaMemoryCase(op, 8192, 8192)),
     ...precisions.map((p) => cudaMatmulCase(4096, 4096, 4096, p)),
     ...precisions.flatMap((precision) => [
       conv2dCase(32, 64, 56, 56, 64, 3, 1, false, false, { precision }),

@@ -11,12 +11,13 @@
 #   prep       node_modules (unpacked from a carried tarball, else npm ci) and dist/ (tsc) if missing
 #   build      the CUDA addon for sm_90, only if build/Release/cuda/tensorforge_cuda.node is missing
 #   smoke      node: load dist, make a CUDA tensor, add, read back
-#   jest-cuda  TF_TEST_DEVICE=cuda jest test/cuda            -> $OUT/jest-cuda.json
-#   jest-full  TF_TEST_DEVICE=cuda jest (the whole suite)    -> $OUT/jest-full.json
+#   jest-cuda  the CUDA-vs-CPU files (test/cuda/*, test/cuda.test.ts, test/device.test.ts), in the
+#              'cpu' jest project where describeCuda runs them     -> $OUT/jest-cuda.json
+#   jest-full  TF_TEST_DEVICE=cuda jest: the whole suite with CUDA as the default device -> $OUT/jest-full.json
 #   memcheck   compute-sanitizer --tool memcheck on jest test/cuda --runInBand
 #   racecheck  compute-sanitizer --tool racecheck on the conv and attention CUDA tests
-#   bench      npm run bench with its CUDA device flag and the torch peers (skipped, saying why,
-#              while bench/run.ts has no device flag)
+#   bench      npm run bench -- --filter cuda (the CUDA cases, side by side in one run with the
+#              torch CUDA peers' standalone timings of the same shapes)
 # Without a GPU (no nvidia-smi, or it lists none) every step but gpu and prep is skipped, so the
 # script can be tried anywhere.
 #
@@ -192,7 +193,7 @@ jest_summary() {  # jest --json file, label -> a summary line and the failures
 export -f jest_summary
 
 step_jest_cuda() {
-  TF_TEST_DEVICE=cuda npx jest --json --outputFile="$OUT/jest-cuda.json" test/cuda
+  TF_TEST_DEVICE=cpu npx jest --json --outputFile="$OUT/jest-cuda.json" test/cuda test/device.test.ts
   local rc=$?
   jest_summary "$OUT/jest-cuda.json" "jest test/cuda (cuda)" | tee "$STATE/note"
   return $rc
@@ -208,7 +209,7 @@ step_jest_full() {
 sanitize() {  # tool, jest args...
   local tool=$1
   shift
-  TF_TEST_DEVICE=cuda compute-sanitizer --tool "$tool" --print-limit 50 --error-exitcode 99 --target-processes all \
+  TF_TEST_DEVICE=cpu compute-sanitizer --tool "$tool" --print-limit 50 --error-exitcode 99 --target-processes all \
     node node_modules/.bin/jest --runInBand --testTimeout=600000 "$@"
   local rc=$?
   grep -h "ERROR SUMMARY\|RACECHECK SUMMARY\|LEAK SUMMARY" "$OUT/sanitizer.log" 2>/dev/null | tail -1 | sed "s/^/$tool: /" >"$STATE/note"
@@ -234,22 +235,19 @@ step_racecheck() {
 }
 
 step_bench() {
-  # bench/run.ts takes a device flag once the harness supports CUDA; until then there is nothing
-  # GPU-side to time
-  if ! grep -q -- "'--device'" bench/run.ts; then
-    skip_because "bench/run.ts has no --device flag yet (usage: $(grep -o "const USAGE = '[^']*'" bench/run.ts | cut -d"'" -f2))"
-    return 0
-  fi
-  local peers=()
-  if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    peers=(--peers --python "$(command -v "$PY")")
-    grep -q cuda bench/peers/torch_peer.py || echo "NOTE: bench/peers/torch_peer.py has no CUDA path: the torch peer times the CPU"
-  else
-    echo "NOTE: $PY has no CUDA torch: no peers"
-  fi
-  npm run bench -- --device cuda ${peers[@]+"${peers[@]}"}
+  # tensorforge's CUDA cases (copy/add/relu/sum/softmax bandwidth, matmul, conv, attention at each
+  # precision), then PyTorch's timings of the same shapes in the same step, for the ratios
+  npm run bench -- --filter cuda
   local rc=$?
   [[ -f bench/results/latest.json && bench/results/latest.json -nt "$STATE/started" ]] && cp bench/results/latest.json "$OUT/bench.json"
+  if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    for peer in torch_cuda_matmul.py torch_cuda_peer.py torch_cuda_attention.py; do
+      echo "== PyTorch: $peer --standalone"
+      "$PY" "bench/peers/$peer" --standalone || rc=$?
+    done
+  else
+    echo "NOTE: $PY has no CUDA torch: no PyTorch timings"
+  fi
   return $rc
 }
 
