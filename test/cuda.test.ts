@@ -1,6 +1,7 @@
 // The CUDA addon and ts/cuda.ts: built where nvcc exists, loads everywhere (also in a worker),
 // reports zero devices without a GPU, validates every argument. GPU-only checks skip elsewhere.
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
+import * as os from 'os';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
@@ -247,4 +248,28 @@ describe('CUDA tensors: runtime, allocator and transfers', () => {
     t.dispose();
     expect(tf.memory().cudaBytes).toBe(before);
   });
+});
+
+describe('training on the GPU', () => {
+  const cli = path.join(root, 'dist', 'ts', 'cli', 'main.js');
+  const trainCard = (device: string, out: string) => {
+    const r = spawnSync(process.execPath, [cli, 'train', '--device', device, '--epochs', '2', '--seed', '5', '--out', out, '--json'],
+      { encoding: 'utf8', timeout: 600_000 });
+    if (r.status !== 0) throw new Error(`train --device ${device} failed: ${r.stderr}`);
+    return JSON.parse(fs.readFileSync(path.join(out, 'model-card.json'), 'utf8'));
+  };
+
+  gpuTest('GPU: the Fashion-MNIST CNN trained with --device cuda reaches the CPU run\'s accuracy', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-gpu-train-'));
+    try {
+      const cpu = trainCard('cpu', path.join(tmp, 'cpu'));
+      const gpu = trainCard('cuda', path.join(tmp, 'cuda'));
+      // same seed, same data order, same initial weights; float32 sums in another order drift
+      // the runs apart a little, so the accuracies agree to a point, not bit for bit
+      expect(gpu.metrics.test.accuracy).toBeGreaterThan(0.8);
+      expect(Math.abs(gpu.metrics.test.accuracy - cpu.metrics.test.accuracy)).toBeLessThan(0.01);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 900_000);
 });
