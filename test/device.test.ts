@@ -63,7 +63,7 @@ describe('devices', () => {
       } finally {
         tf.setDefaultDevice('cpu');
       }
-      expectThrows(() => tf.setDefaultDevice('gpu' as never), tf.ArgumentError, /'cpu' or 'cuda'/);
+      expectThrows(() => tf.setDefaultDevice('gpu' as never), tf.DeviceError, /unknown device "gpu" \(expected 'cpu' or 'cuda'\)/);
       expectThrows(() => tf.zeros([1], { device: 'cuda:1' as never }), tf.DeviceError, /unknown device/);
     });
   });

@@ -7,7 +7,6 @@ import * as cuda from './cuda';
 import { ArgumentError, DeviceError, fromNative } from './errors';
 
 export type Device = 'cpu' | 'cuda';
-export const devices: readonly Device[] = ['cpu', 'cuda'];
 
 export interface Backend {
   readonly device: Device;
@@ -77,13 +76,12 @@ let cudaBackend: Backend | null = null;
 
 /** The backend of a device; 'cuda' raises DeviceError (saying why) where CUDA is unavailable. */
 export function backendFor(device: Device): Backend {
-  if (device === 'cpu') return cpu;
-  if (device === 'cuda') {
-    if (cudaBackend) return cudaBackend;
+  if (resolveDevice(device) === 'cpu') return cpu;
+  if (!cudaBackend) {
     cuda.requireCuda();
-    return (cudaBackend = makeBackend('cuda', cuda.tensorAddon()));
+    cudaBackend = makeBackend('cuda', cuda.tensorAddon());
   }
-  throw new DeviceError(`unknown device ${JSON.stringify(device)} (expected 'cpu' or 'cuda')`);
+  return cudaBackend;
 }
 
 /** The CUDA backend if it was started (a CUDA tensor was made), else null. Never throws. */
@@ -100,9 +98,8 @@ let defaultDevice: Device = 'cpu';
 
 /** Where creation ops (tensor, zeros, randn, ...) put tensors when no device is given. */
 export function setDefaultDevice(device: Device): void {
-  if (device !== 'cpu' && device !== 'cuda')
-    throw new ArgumentError(`setDefaultDevice expects 'cpu' or 'cuda', got ${JSON.stringify(device)}`);
-  backendFor(device);  // fails now, not at the first tensor, where the device is unavailable
+  if (device === undefined) throw new ArgumentError("setDefaultDevice expects 'cpu' or 'cuda'");
+  backendFor(device);  // fails now, not at the first tensor, for an unknown or unavailable device
   defaultDevice = device;
 }
 export function getDefaultDevice(): Device { return defaultDevice; }
