@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as native from '../../ts/native';
 import { makeBackend, setCudaBackendForTesting, setDefaultDevice } from '../../ts/backend';
+import { setAddonForTesting } from '../../ts/cuda';
 
 if (process.env.TF_EMULATE_CUDA === '1') setCudaBackendForTesting(makeBackend('cuda', native.addon));
 if (process.env.TF_EMULATE_CUDA === 'kernels') {
@@ -18,6 +19,8 @@ if (process.env.TF_EMULATE_CUDA === 'kernels') {
   if (!fs.existsSync(emulated)) throw new Error(`TF_EMULATE_CUDA=kernels needs ${emulated}: run scripts/cuda-emu/build.sh`);
   process.env.TF_CUDA_EMULATED = '1';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  setCudaBackendForTesting(makeBackend('cuda', require(emulated)));
+  const addon = require(emulated);
+  setAddonForTesting(addon, emulated);  // tf.cuda.synchronize/memory/isAvailable see it too
+  setCudaBackendForTesting(makeBackend('cuda', addon));
 }
 if ((globalThis as { TF_DEFAULT_DEVICE?: string }).TF_DEFAULT_DEVICE === 'cuda') setDefaultDevice('cuda');
