@@ -8,6 +8,9 @@
 // __syncthreads (as on sm_70+); a warp collective reached after lanes of that warp exited, threads
 // of one warp waiting at different barriers, or a block that cannot make progress are reported as
 // launch errors (check_launch throws), since on a GPU they hang or read undefined values.
+// Threads run in thread order (a read of another thread's shared-memory write without a barrier
+// in between then sees the old value when the writer has the higher index);
+// TF_CUDA_EMU_REVERSE=1 runs threads and blocks in reverse order, to catch the other direction.
 #include <sys/mman.h>
 
 #include <climits>
@@ -154,8 +157,10 @@ bool run_block() {
   Emu& E = emu();
   const int T = E.nthreads;
   for (int i = 0; i < T; i++) start_fiber(i);
+  static const bool reverse = std::getenv("TF_CUDA_EMU_REVERSE") && std::getenv("TF_CUDA_EMU_REVERSE")[0] == '1';
   for (;;) {
-    for (int i = 0; i < T; i++) {
+    for (int n = 0; n < T; n++) {
+      const int i = reverse ? T - 1 - n : n;
       Fiber& f = E.fibers[i];
       if (f.state != kReady) continue;
       E.current = i;
@@ -247,12 +252,13 @@ void emu_launch(const void* kernel, dim3 grid, dim3 block, size_t smem, const st
   E.dyn_bytes = smem;
   blockDim = block;
   gridDim = grid;
-  for (unsigned z = 0; z < grid.z; z++)
-    for (unsigned y = 0; y < grid.y; y++)
-      for (unsigned x = 0; x < grid.x; x++) {
-        blockIdx = dim3(x, y, z);
-        if (!run_block()) return;
-      }
+  const uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;
+  static const bool reverse = std::getenv("TF_CUDA_EMU_REVERSE") && std::getenv("TF_CUDA_EMU_REVERSE")[0] == '1';
+  for (uint64_t n = 0; n < blocks; n++) {
+    const uint64_t b = reverse ? blocks - 1 - n : n;
+    blockIdx = dim3(unsigned(b % grid.x), unsigned(b / grid.x % grid.y), unsigned(b / (uint64_t(grid.x) * grid.y)));
+    if (!run_block()) return;
+  }
 }
 
 // Launch-time check that a kernel needing more than 48 KiB of dynamic shared memory opted in.
