@@ -2,6 +2,7 @@
 # Rewrites the CUDA-only syntax of a .cu / .cuh file into host C++ for the emulated build:
 #   k<<<grid, block[, smem[, stream]]>>>(args)  ->  emu_launch(emu_fn(k) or nullptr, dim3(grid), dim3(block), smem, [&] { k(args); })
 #   extern __shared__ [__align__(n)] T name[];   ->  T* name = static_cast<T*>(emu_dynamic_smem());
+#   __shared__ T a[n], b;  (static storage in the emulator) gets poisoned at the start of each block
 # Fails (exit 1) on any launch it cannot parse. Usage: rewrite.py IN OUT
 import re, sys
 
@@ -85,12 +86,40 @@ def rewrite(path, s):
     out.append(s[pos:])
     return ''.join(out), n
 
+def poison_static_shared(s):
+    """After each `__shared__ T a[..], b;` statement, calls that fill the arrays with 0xff bytes
+    once per block (the first thread to get there), as shared memory starts as garbage on a GPU."""
+    out, pos = [], 0
+    for m in re.finditer(r'(?<![\w"])__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?([^;]*);', s):
+        line_start = s.rfind('\n', 0, m.start()) + 1
+        if '//' in s[line_start:m.start()]: continue  # in a comment
+        decl = m.group(1)
+        depth, parts, cur = 0, [], ''
+        for c in decl:
+            if c in '[(<': depth += 1
+            elif c in '])>': depth -= 1
+            if c == ',' and depth == 0: parts.append(cur); cur = ''
+            else: cur += c
+        parts.append(cur)
+        names = []
+        for i, p in enumerate(parts):
+            head = p.split('[')[0].strip()
+            name = re.search(r'(\w+)\s*$', head)
+            if not name: sys.exit(f'cannot parse __shared__ declaration {m.group(0)!r}')
+            names.append(name.group(1))
+        out.append(s[pos:m.end()])
+        out.append(''.join(f' emu_poison_shared(&{n}, sizeof({n}));' for n in names))
+        pos = m.end()
+    out.append(s[pos:])
+    return ''.join(out)
+
 def main():
     src, dst = sys.argv[1], sys.argv[2]
     s = open(src).read()
     s, n = rewrite(src, s)
     s, m = re.subn(r'extern\s+__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?([\w:]+)\s+(?:__align__\(\s*\d+\s*\)\s+)?(\w+)\s*\[\s*\]\s*;',
                    r'\1* \2 = static_cast<\1*>(emu_dynamic_smem());', s)
+    s = poison_static_shared(s)
     if '<<<' in s or re.search(r'extern\s+__shared__', s): sys.exit(f'{src}: syntax left that the rewrite does not handle')
     open(dst, 'w').write(s)
 

@@ -97,6 +97,7 @@ struct Emu {
   size_t dyn_bytes = 0;
   std::string error;  // first launch error not yet reported
   std::unordered_map<const void*, int> max_dyn_smem;
+  std::vector<const void*> poisoned;  // static __shared__ arrays already filled in this block
 };
 Emu& emu() {
   static Emu* e = new Emu();
@@ -156,6 +157,7 @@ void start_fiber(int i) {
 bool run_block() {
   Emu& E = emu();
   const int T = E.nthreads;
+  E.poisoned.clear();
   for (int i = 0; i < T; i++) start_fiber(i);
   static const bool reverse = std::getenv("TF_CUDA_EMU_REVERSE") && std::getenv("TF_CUDA_EMU_REVERSE")[0] == '1';
   for (;;) {
@@ -276,6 +278,17 @@ cudaError_t emu_func_set_attribute(const void* fn, cudaFuncAttribute attr, int v
     return cudaErrorInvalidValue;
   emu().max_dyn_smem[fn] = value;
   return cudaSuccess;
+}
+
+// Shared memory starts as garbage on a GPU: the first thread of a block to reach a static
+// __shared__ declaration fills it with 0xff bytes (NaN as float/double, -1 as integers).
+void emu_poison_shared(void* p, size_t bytes) {
+  Emu& E = emu();
+  if (E.current < 0) return;
+  for (const void* q : E.poisoned)
+    if (q == p) return;
+  E.poisoned.push_back(p);
+  std::memset(p, 0xff, bytes);
 }
 
 void emu_syncthreads() {

@@ -54,6 +54,7 @@ int emu_lane_id();   // linear thread id % 32
 int emu_warp_id();   // linear thread id / 32
 uint64_t* emu_warp_slots();  // 32 exchange slots of the calling thread's warp
 void* emu_dynamic_smem();
+void emu_poison_shared(void* p, size_t bytes);
 [[noreturn]] void emu_trap(const char* why);
 
 inline void __syncthreads() { emu_syncthreads(); }
