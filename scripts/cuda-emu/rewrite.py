@@ -2,6 +2,7 @@
 # Rewrites the CUDA-only syntax of a .cu / .cuh file into host C++ for the emulated build:
 #   k<<<grid, block[, smem[, stream]]>>>(args)  ->  emu_launch(emu_fn(k) or nullptr, dim3(grid), dim3(block), smem, [&] { k(args); })
 #   extern __shared__ [__align__(n)] T name[];   ->  T* name = static_cast<T*>(emu_dynamic_smem());
+#   __launch_bounds__(N) kernels check at entry that the launch has at most N threads
 #   __shared__ T a[n], b;  (static storage in the emulator) gets poisoned at the start of each block
 # Fails (exit 1) on any launch it cannot parse. Usage: rewrite.py IN OUT
 import re, sys
@@ -113,6 +114,21 @@ def poison_static_shared(s):
     out.append(s[pos:])
     return ''.join(out)
 
+def check_launch_bounds(path, s):
+    """Starts each __launch_bounds__(N[, B]) kernel's body with a check that the launch used at
+    most N threads (on a GPU a bigger launch fails)."""
+    out, pos = [], 0
+    for m in re.finditer(r'__launch_bounds__\(', s):
+        end = match_forward(s, m.end() - 1)
+        n = split_top(s[m.end():end - 1])[0]
+        params = s.index('(', end)
+        body = s.index('{', match_forward(s, params))
+        out.append(s[pos:body + 1])
+        out.append(f' emu_check_launch_bounds({n});')
+        pos = body + 1
+    out.append(s[pos:])
+    return ''.join(out)
+
 def main():
     src, dst = sys.argv[1], sys.argv[2]
     s = open(src).read()
@@ -120,6 +136,7 @@ def main():
     s, m = re.subn(r'extern\s+__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?([\w:]+)\s+(?:__align__\(\s*\d+\s*\)\s+)?(\w+)\s*\[\s*\]\s*;',
                    r'\1* \2 = static_cast<\1*>(emu_dynamic_smem());', s)
     s = poison_static_shared(s)
+    s = check_launch_bounds(src, s)
     if '<<<' in s or re.search(r'extern\s+__shared__', s): sys.exit(f'{src}: syntax left that the rewrite does not handle')
     open(dst, 'w').write(s)
 

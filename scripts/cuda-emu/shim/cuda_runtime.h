@@ -60,6 +60,9 @@ void emu_poison_shared(void* p, size_t bytes);
 inline void __syncthreads() { emu_syncthreads(); }
 inline void __syncwarp(unsigned = 0xffffffffu) { emu_syncwarp(); }
 inline void __trap() { emu_trap("__trap() called"); }
+inline void emu_check_launch_bounds(long n) {
+  if (long(blockDim.x) * blockDim.y * blockDim.z > n) emu_trap("launch has more threads than the kernel's __launch_bounds__");
+}
 
 template <class T>
 inline T emu_shfl(unsigned mask, T v, int src_of_lane_fn_kind, int arg, int width) {
