@@ -84,7 +84,7 @@ function prepare(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): { inp
   const op = 'scaledDotProductAttention';
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
     if (!(t instanceof Tensor)) throw new ArgumentError(`${op}: ${name} must be a Tensor`);
-    if (t.dtype !== 'float32', q.device) throw new DTypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
+    if (t.dtype !== 'float32') throw new DTypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
     if (t.ndim < 2) throw new ShapeError(`${op}: ${name} must have at least 2 dims [..., T, D], got ${fmt(t.shape)}`);
   }
   if (opts === null || typeof opts !== 'object') throw new ArgumentError(`${op}: options must be an object`);
