@@ -98,7 +98,7 @@ function prepare(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): { inp
   if (attnMask !== null) {
     if (!(attnMask instanceof Tensor)) throw new ArgumentError(`${op}: attnMask must be a Tensor or null`);
     if (isCausal) throw new ArgumentError(`${op}: attnMask and isCausal cannot both be set (as in torch); fold the causal mask into attnMask`);
-    if (attnMask.dtype !== 'bool' && attnMask.dtype !== 'float32', q.device)
+    if (attnMask.dtype !== 'bool' && attnMask.dtype !== 'float32')
       throw new DTypeError(`${op}: attnMask must be bool or float32, got ${attnMask.dtype}`);
     if (attnMask.requiresGrad && isGradEnabled())
       throw new ArgumentError(`${op}: attnMask receives no gradient (it is treated as a constant); pass attnMask.detach()`);
