@@ -12,9 +12,18 @@
 #   - runtime_emu.cpp replacing cuda/runtime.cu and cuda/device.cu: host memory as device memory,
 #     one emulated sm_90 device, and the emulator that runs every CUDA thread of a block as a fiber
 #     (blocks one after another, threads switched at __syncthreads / warp collectives).
-# Use: scripts/cuda-emu/build.sh, then TF_EMULATE_CUDA=kernels npx jest test/cuda/<file>.
-# FP contraction is off, so __fmul_rn/__fadd_rn and plain float arithmetic round as nvcc's _rn do;
-# fast-math intrinsics (__expf, ...) are computed accurately.
+# Checks on top of the results: launches with a bad configuration, more threads than the
+# kernel's __launch_bounds__, or > 48 KiB dynamic shared memory without cudaFuncSetAttribute fail
+# in check_launch; shared memory and Scratch start NaN-filled; cp.async bytes land only at the
+# covering cp_async_wait; warp collectives with exited lanes or threads split between barriers are
+# reported. Threads run in index order at each barrier; TF_CUDA_EMU_REVERSE=1 runs them (and the
+# blocks) in reverse, which exposes a missing barrier in the other direction.
+# Use: scripts/cuda-emu/build.sh, then TF_EMULATE_CUDA=kernels npx jest test/cuda/<file>
+# (tests see TF_CUDA_EMULATED=1 and may pick smaller sizes).
+# Limits: x86-64 Linux only (the fiber switch is assembly); no real concurrency, so races between
+# blocks or within a barrier interval in the order not tried go unseen; FP contraction is off
+# (nvcc fuses a*b+c into FMA by default, so last-bit differences from a GPU are expected);
+# fast-math intrinsics (__expf, ...) are computed accurately; atomics are exact and in order.
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
