@@ -113,6 +113,18 @@ function load(): CudaAddon | null {
   }
 }
 
+/**
+ * Tests only: makes `a` (loaded from `file`) the CUDA addon, as if found at load time; used with
+ * the emulated CUDA addon (scripts/cuda-emu/build.sh) so tf.cuda.* reaches the same addon as the
+ * 'cuda' backend.
+ */
+export function setAddonForTesting(a: CudaAddon, file: string): void {
+  loaded = true;
+  addon = a;
+  addonFile = file;
+  whyNot = null;
+}
+
 /** Number of CUDA devices; 0 when the addon, the driver or a GPU is missing. Never throws. */
 export function deviceCount(): number {
   const a = load();
