@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "common.cuh"
+#include "index_check.h"
 #include "ops/index.h"
 
 namespace tf {
@@ -62,36 +63,10 @@ IndexWalk walk(const View& shape_of, int dim, const View* a, const View* b, cons
   return w;
 }
 
-// ---- index value check -----------------------------------------------------------------------
-__global__ void __launch_bounds__(kThreads)
-    find_bad_index(const int32_t* ix, Strided s, int64_t n, int64_t bound, unsigned long long* first) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < n; p += stride) {
-    const int32_t v = ix[s.offset(p)];
-    if (v < 0 || v >= bound) atomicMin(first, static_cast<unsigned long long>(p));
-  }
-}
-
-__global__ void read_bad_index(const int32_t* ix, Strided s, unsigned long long* first) {
-  if (*first != ULLONG_MAX) first[1] = static_cast<unsigned long long>(static_cast<uint32_t>(ix[s.offset(*first)]));
-}
-
 // Throws the CPU's IndexError when some index value is outside [0, bound).
 void check_indices(const View& index, int64_t bound, const char* op) {
-  const int64_t n = index.numel();
-  if (n == 0) return;
-  Scratch flag(2 * sizeof(unsigned long long));
-  unsigned long long* first = flag.as<unsigned long long>();
-  check(cudaMemsetAsync(first, 0xff, 2 * sizeof(unsigned long long), stream()), op);
-  const Strided s = Strided::of(index);
-  find_bad_index<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(index.ptr<int32_t>(), s, n, bound, first);
-  check_launch(op);
-  read_bad_index<<<1, 1, 0, stream()>>>(index.ptr<int32_t>(), s, first);
-  check_launch(op);
-  unsigned long long host[2];
-  check(cudaMemcpyAsync(host, first, sizeof host, cudaMemcpyDeviceToHost, stream()), op);
-  check(cudaStreamSynchronize(stream()), op);
-  if (host[0] != ULLONG_MAX) index_out_of_range(op, static_cast<int32_t>(static_cast<uint32_t>(host[1])), bound);
+  const BadIndex bad = first_bad_index(index, 0, bound, kNoExtraIndex, op);
+  if (bad.position >= 0) index_out_of_range(op, bad.value, bound);
 }
 
 // ---- gather / indexSelect: one thread per output element -----------------------------------

@@ -10,16 +10,16 @@
 // order; Σ weight and the 'mean' denominator Σ w[t] come from a one-block prologue. No atomics:
 // results do not change from run to run.
 //
-// Targets: the CPU kernel raises an IndexError for a target outside [0, C) that is not
-// ignoreIndex. A CUDA kernel cannot read device data on the host, so the TS layer checks CUDA
-// targets on the host before dispatch (ts/ops/loss.ts, the same message); should a bad target
-// reach a kernel anyway, it never indexes with it: that sample's loss and gradient row are NaN.
+// Targets: as the CPU kernel, a target outside [0, C) that is not ignoreIndex raises the same
+// IndexError before anything is written (check_targets: one pass and a readback, index_check.h).
+// The loss kernels never index with a target outside [0, C) either.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
 
 #include "common.cuh"
+#include "index_check.h"
 #include "ops/loss.h"
 #include "softmax_stats.cuh"
 
@@ -273,8 +273,15 @@ unsigned group_grid(int64_t samples, int mode) {
     default: kernel<kThread><<<group_grid(n, kThread), kThreads, 0, stream()>>>(__VA_ARGS__); break;      \
   }
 
+// Every target must be a class or ignoreIndex, as the CPU kernel checks before writing anything.
+void check_targets(const View& target, const ClassShape& p, int64_t ignore) {
+  const BadIndex bad = first_bad_index(target, 0, p.C, ignore, p.op);
+  if (bad.position >= 0) throw Error(ErrorKind::Index, target_out_of_bounds(p, bad.value, bad.position, ignore));
+}
+
 void cross_entropy_cuda(std::vector<View>& v, const Attrs& a) {
   const ClassLossArgs r = check_cross_entropy(v, a);
+  check_targets(v[1], r.p, r.ignore);
   const View &x = v[0], &out = v[3], &stats = v[4];
   const ClassData d = ClassData::of(x, v[1], v[2], r.p, r.ignore);
   const int64_t n = r.p.samples();
@@ -303,6 +310,7 @@ TF_REGISTER_KERNEL("crossEntropy", 3, 2, false, cross_entropy_cuda);
 
 void cross_entropy_backward_cuda(std::vector<View>& v, const Attrs& a) {
   const ClassLossArgs r = check_cross_entropy_backward(v, a);
+  check_targets(v[1], r.p, r.ignore);
   const View &x = v[0], &stats = v[3], &g = v[4], &gx = v[5];
   const ClassData d = ClassData::of(x, v[1], v[2], r.p, r.ignore);
   const int64_t n = r.p.samples();
@@ -321,6 +329,7 @@ TF_REGISTER_KERNEL("crossEntropyBackward", 5, 1, false, cross_entropy_backward_c
 
 void nll_loss_cuda(std::vector<View>& v, const Attrs& a) {
   const ClassLossArgs r = check_nll_loss(v, a);
+  check_targets(v[1], r.p, r.ignore);
   const View &x = v[0], &out = v[3];
   const ClassData d = ClassData::of(x, v[1], v[2], r.p, r.ignore);
   const int64_t n = r.p.samples();
@@ -345,6 +354,7 @@ TF_REGISTER_KERNEL("nllLoss", 3, 1, false, nll_loss_cuda);
 
 void nll_loss_backward_cuda(std::vector<View>& v, const Attrs& a) {
   const ClassLossArgs r = check_nll_loss_backward(v, a);
+  check_targets(v[1], r.p, r.ignore);
   const View &x = v[0], &g = v[3], &gx = v[4];
   const ClassData d = ClassData::of(x, v[1], v[2], r.p, r.ignore);
   const int64_t total = r.p.samples() * r.p.C;

@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "common.cuh"
+#include "index_check.h"
 #include "ops/pool.h"
 
 namespace tf {
@@ -195,6 +196,13 @@ void max_pool_backward_kernel(std::vector<View>& v, const Attrs& a) {
                                                                   L4::of(g), L4::of(ix), L4::of(gx), inputs);
       break;
     case MaxBackwardMode::Scatter: {
+      // indices alone (no window to gather by): they must be -1 or inside a plane, as on the CPU;
+      // the gather modes match positions and never follow an index, so they need no check
+      const int64_t plane = geo.H * geo.W;
+      const BadIndex bad = first_bad_index(ix, -1, plane, kNoExtraIndex, op);
+      if (bad.position >= 0)
+        throw Error(ErrorKind::Index, std::string(op) + ": index " + std::to_string(bad.value) +
+                                          " is out of range for planes of " + std::to_string(plane) + " elements");
       if (gx.contiguous()) {
         check(cudaMemsetAsync(gx.data, 0, sizeof(float) * inputs, stream()), op);
       } else {

@@ -11,7 +11,7 @@
 import { Tensor } from '../tensor';
 import { OpDef, apply, releaseTemporaries } from '../autograd';
 import { fmt, numel, sameShape, broadcastShapes } from '../shape';
-import { ArgumentError, DTypeError, IndexError, ShapeError, ValueError } from '../errors';
+import { ArgumentError, DTypeError, ShapeError, ValueError } from '../errors';
 import { runKernel } from './kernel';
 import { expand } from './movement';
 import { logSoftmax } from './softmax';
@@ -127,25 +127,9 @@ function classShapes(op: string, input: Tensor, target: Tensor, weight: Tensor |
   return { N: input.ndim === 1 ? 1 : input.shape[0], C, S: numel(input.shape.slice(2)), outShape: expected };
 }
 
-/**
- * The CPU kernels check every target themselves; a CUDA kernel cannot raise on device data, so
- * CUDA targets are read back and checked here, before dispatch, with the CPU kernel's IndexError
- * message (native/ops/loss.cpp, target_out_of_bounds). This waits for the queued work on the
- * device. The CUDA kernels never index with a bad target either (they write NaN).
- */
-function checkTargetsOnHost(op: string, target: Tensor, C: number, S: number, ignore: number): void {
-  const t = target.dataSync();
-  for (let i = 0; i < t.length; i++) {
-    const v = t[i];
-    if (v !== ignore && (v < 0 || v >= C))
-      throw new IndexError(`${op}: target ${v} (sample ${Math.floor(i / S)}${S > 1 ? `, position ${i % S}` : ''}) is out of bounds for ${C} classes (expected 0..${C - 1} or ignoreIndex ${ignore})`);
-  }
-}
-
 function classLoss(op: 'crossEntropy' | 'nllLoss', def: OpDef<ClassAttrs>, input: Tensor, target: Tensor,
   weight: Tensor | null | undefined, kernel: ClassAttrs['kernel']): Tensor {
   const { N, C, S, outShape } = classShapes(op, input, target, weight);
-  if (target.device === 'cuda') checkTargetsOnHost(op, target, C, S, kernel.ignoreIndex);
   const x = input.reshape([N, C, S]);
   const t = target.reshape([N, S]);
   const w = weight ?? Tensor.empty([0], 'float32', input.device);
