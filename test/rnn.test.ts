@@ -289,6 +289,8 @@ describe('dropout between layers', () => {
 // ---- 5. parameters --------------------------------------------------------------------------
 describe('parameters', () => {
   test('state-dict names, order and shapes are PyTorch\'s; init is U(-1/sqrt(H), 1/sqrt(H))', () => {
+    // seeded: the spread check below fails for about 1 draw in 300 of a 16-value bias
+    tf.manualSeed(20261202);
     for (const mode of MODES)
       for (const [numLayers, bidirectional, bias] of [[1, false, true], [2, true, true], [3, true, false]] as const) {
         const cfg: RnnConfig = { mode, inputSize: 5, hiddenSize: 16, numLayers, bias, batchFirst: false, bidirectional };

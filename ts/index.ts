@@ -22,7 +22,16 @@ export { gather, scatterAdd, indexSelect } from './ops/indexing';
 export { noGrad, isGradEnabled } from './autograd';
 export * as train from './train';
 export { scope, keep };
-export const cuda = cudaModule;
+/** The CUDA device: availability and properties, synchronisation, the allocator's memory. */
+export const cuda = {
+  isAvailable: cudaModule.isAvailable, deviceCount: cudaModule.deviceCount, loadError: cudaModule.loadError,
+  getDeviceProperties: cudaModule.getDeviceProperties, memoryInfo: cudaModule.memoryInfo,
+  runtimeVersion: cudaModule.runtimeVersion, driverVersion: cudaModule.driverVersion, addonPath: cudaModule.addonPath,
+  synchronize: cudaModule.synchronize, synchronizeAsync: cudaModule.synchronizeAsync,
+  setDevice: cudaModule.setDevice, currentDevice: cudaModule.currentDevice,
+  memory: cudaModule.memory, emptyCache: cudaModule.emptyCache,
+};
+export type { DeviceProperties, CudaMemory } from './cuda';
 export * as F from './functional';
 export * as nn from './nn';
 export * as optim from './optim';
