@@ -32,7 +32,7 @@ src="$out/src"
 mkdir -p "$src" "$out/obj"
 
 # Rewritten sources; a file is only replaced when its content changes, so make rebuilds what changed.
-for f in "$root"/cuda/*.cu "$root"/cuda/*.cuh "$root"/cuda/*.h "$root"/cuda/binding.cpp; do
+for f in "$root"/cuda/*.cu "$root"/cuda/*.cuh "$root"/cuda/*.h "$root"/cuda/*.cpp; do
   name=$(basename "$f")
   case "$name" in runtime.cu|device.cu) continue ;; esac
   case "$name" in
@@ -50,7 +50,7 @@ headers="$root/node_modules/node-api-headers/include"
 
 srcs=""
 for f in "$src"/*.cu; do srcs="$srcs $f"; done
-srcs="$srcs $src/binding.cpp $root/native/binding/binding.cpp $root/native/core/registry.cpp"
+srcs="$srcs $src/binding.cpp $src/precision.cpp $root/native/binding/binding.cpp $root/native/core/registry.cpp"
 srcs="$srcs $root/native/core/accounting.cpp $here/runtime_emu.cpp"
 for f in "$root"/native/ops/*.cpp; do srcs="$srcs $f"; done
 
