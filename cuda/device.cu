@@ -4,6 +4,7 @@
 // Errors become return values here: the runtime's codes for "no driver" / "no device" must
 // read as zero devices, and other failures as an error string the binding turns into a JS Error.
 #include "device.h"
+#include "device_props.h"
 
 #include <cuda_runtime.h>
 
@@ -45,23 +46,10 @@ std::string device_properties(int device, DeviceProperties* out) {
     cudaGetLastError();
     return cudaGetErrorString(err);
   }
-  out->name = p.name;
+  copy_properties(p, out);
   char bus[32] = {0};
   if (cudaDeviceGetPCIBusId(bus, sizeof bus, device) == cudaSuccess) out->pciBusId = bus;
   else cudaGetLastError();
-  out->totalMemory = p.totalGlobalMem;
-  out->major = p.major;
-  out->minor = p.minor;
-  out->multiProcessorCount = p.multiProcessorCount;
-  out->warpSize = p.warpSize;
-  out->maxThreadsPerBlock = p.maxThreadsPerBlock;
-  out->maxThreadsPerMultiProcessor = p.maxThreadsPerMultiProcessor;
-  out->sharedMemoryPerBlock = p.sharedMemPerBlock;
-  out->sharedMemoryPerBlockOptin = p.sharedMemPerBlockOptin;
-  out->sharedMemoryPerMultiProcessor = p.sharedMemPerMultiprocessor;
-  out->registersPerBlock = p.regsPerBlock;
-  out->l2CacheSize = p.l2CacheSize;
-  out->memoryBusWidth = p.memoryBusWidth;
   // CUDA 13 dropped the clock fields from cudaDeviceProp; the attributes still answer.
   out->clockRateKHz = attribute_or_zero(cudaDevAttrClockRate, device);
   out->memoryClockRateKHz = attribute_or_zero(cudaDevAttrMemoryClockRate, device);

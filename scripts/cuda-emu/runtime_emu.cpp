@@ -24,6 +24,7 @@
 #include "core/block_cache.h"
 #include "core/memory.h"
 #include "device.h"
+#include "device_props.h"
 #include "mma.cuh"
 #include "runtime.h"
 
@@ -553,22 +554,8 @@ int runtime_version() { return 13000; }
 int driver_version() { return 13000; }
 
 std::string device_properties(int, DeviceProperties* out) {
-  const cudaDeviceProp& p = tf::cuda::device_props();
-  out->name = p.name;
+  copy_properties(tf::cuda::device_props(), out);
   out->pciBusId = "0000:00:00.0";
-  out->totalMemory = p.totalGlobalMem;
-  out->major = p.major;
-  out->minor = p.minor;
-  out->multiProcessorCount = p.multiProcessorCount;
-  out->warpSize = p.warpSize;
-  out->maxThreadsPerBlock = p.maxThreadsPerBlock;
-  out->maxThreadsPerMultiProcessor = p.maxThreadsPerMultiProcessor;
-  out->sharedMemoryPerBlock = p.sharedMemPerBlock;
-  out->sharedMemoryPerBlockOptin = p.sharedMemPerBlockOptin;
-  out->sharedMemoryPerMultiProcessor = p.sharedMemPerMultiprocessor;
-  out->registersPerBlock = p.regsPerBlock;
-  out->l2CacheSize = p.l2CacheSize;
-  out->memoryBusWidth = p.memoryBusWidth;
   return {};
 }
 
